@@ -1,0 +1,92 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "accountservice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "accountservice", targets: ["accountservice"]),
+        .executable(name: "accountctl", targets: ["accountctl"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
+        .library(name: "AccountProjection", targets: ["AccountProjection"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // librabbitmq (rabbitmq-c 0.11) as a system library, with a header of small inline shims.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API.
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Pure: event decoding and validation, accounts, the projection rules. No I/O.
+        .target(
+            name: "AccountProjection",
+            swiftSettings: swiftSettings
+        ),
+        // The deterministic event-history generator the CLI and the tests share.
+        .target(
+            name: "AccountHistory",
+            dependencies: ["AccountProjection"],
+            swiftSettings: swiftSettings
+        ),
+        // Wiring: configuration, the stream consumer, the HTTP read API, readiness.
+        .target(
+            name: "AccountService",
+            dependencies: [
+                "AMQP",
+                "AccountProjection",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "accountservice",
+            dependencies: [
+                "AccountService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "accountctl",
+            dependencies: [
+                "AMQP",
+                "AccountProjection",
+                "AccountHistory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "AccountProjectionTests", dependencies: ["AccountProjection"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AccountServiceTests",
+            dependencies: ["AccountService", "AccountProjection", "AMQP"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,198 @@
+/// A broker address: `amqp://user:pass@host:port/vhost` or `amqps://…` (TLS).
+///
+/// User, password and vhost are percent-decoded; the port defaults to 5672 (5671
+/// for amqps); an empty path or `/` is the default vhost `/` (so is `%2f`); a vhost
+/// may not hold a raw `/` (write it as `%2f`). Query parameters `heartbeat` (seconds)
+/// and `connection_timeout` (milliseconds) are honoured, as RabbitMQ's URI spec has them.
+/// `description` never shows the password.
+public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
+    public enum Scheme: String, Sendable {
+        case amqp
+        case amqps
+    }
+
+    public var scheme: Scheme
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var vhost: String
+    /// The `heartbeat` query parameter, in seconds.
+    public var heartbeat: Int?
+    /// The `connection_timeout` query parameter, in milliseconds.
+    public var connectionTimeoutMilliseconds: Int?
+
+    public static let defaultURL = "amqp://guest:guest@127.0.0.1:5672/%2f"
+
+    public var isTLS: Bool { scheme == .amqps }
+
+    public init(
+        scheme: Scheme = .amqp,
+        host: String = "127.0.0.1",
+        port: Int? = nil,
+        user: String = "guest",
+        password: String = "guest",
+        vhost: String = "/"
+    ) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port ?? (scheme == .amqps ? 5671 : 5672)
+        self.user = user
+        self.password = password
+        self.vhost = vhost
+    }
+
+    public init(parsing text: String) throws(AMQPError) {
+        let schemeEnd = text.utf8.firstRange(of: "://".utf8)
+        guard let schemeEnd else {
+            throw .invalidURL(reason: "it must start with amqp:// or amqps:// (for example \(Self.defaultURL))")
+        }
+        let schemeText = String(text[..<schemeEnd.lowerBound]).lowercased()
+        guard let scheme = Scheme(rawValue: schemeText) else {
+            throw .invalidURL(reason: "scheme '\(schemeText)' is not amqp or amqps")
+        }
+        var rest = Substring(text[schemeEnd.upperBound...])
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        var query: Substring = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: mark)...]
+            rest = rest[..<mark]
+        }
+        var authority = rest
+        var path: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            authority = rest[..<slash]
+            path = rest[rest.index(after: slash)...]
+        }
+
+        var user = "guest"
+        var password = "guest"
+        var hostPort = authority
+        if let at = authority.lastIndex(of: "@") {
+            let userInfo = authority[..<at]
+            hostPort = authority[authority.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                user = try Self.percentDecode(userInfo[..<colon], part: "user name")
+                password = try Self.percentDecode(userInfo[userInfo.index(after: colon)...], part: "password")
+            } else {
+                user = try Self.percentDecode(userInfo, part: "user name")
+            }
+        }
+
+        var host = ""
+        var portText: Substring?
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else {
+                throw .invalidURL(reason: "IPv6 host '\(hostPort)' lacks its closing ']'")
+            }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
+                throw .invalidURL(reason: "unexpected '\(after)' after the IPv6 host")
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = try Self.percentDecode(hostPort[..<colon], part: "host")
+            portText = hostPort[hostPort.index(after: colon)...]
+        } else {
+            host = try Self.percentDecode(hostPort, part: "host")
+        }
+        if host.isEmpty { host = "localhost" }
+
+        var port = scheme == .amqps ? 5671 : 5672
+        if let portText, !portText.isEmpty {
+            guard let value = Int(portText), (1...65535).contains(value) else {
+                throw .invalidURL(reason: "port '\(portText)' is not a number in 1..65535")
+            }
+            port = value
+        }
+
+        var vhost = "/"
+        if !path.isEmpty {
+            if path.contains("/") {
+                throw .invalidURL(
+                    reason: "vhost '\(path)' contains '/': percent-encode it as %2f (the default vhost is %2f)"
+                )
+            }
+            vhost = try Self.percentDecode(path, part: "vhost")
+        }
+
+        self.init(scheme: scheme, host: host, port: port, user: user, password: password, vhost: vhost)
+
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = parts[0]
+            let value = parts.count > 1 ? parts[1] : ""
+            switch key {
+            case "heartbeat":
+                guard let seconds = Int(value), (0...65535).contains(seconds) else {
+                    throw .invalidURL(reason: "heartbeat '\(value)' is not a number of seconds in 0..65535")
+                }
+                heartbeat = seconds
+            case "connection_timeout":
+                guard let ms = Int(value), ms > 0 else {
+                    throw .invalidURL(reason: "connection_timeout '\(value)' is not a positive number of milliseconds")
+                }
+                connectionTimeoutMilliseconds = ms
+            default:
+                continue  // other RabbitMQ URI parameters (channel_max, auth_mechanism, …) are not used here
+            }
+        }
+    }
+
+    /// The URL with the password replaced by `***`: safe for logs and errors.
+    public var description: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "\(scheme.rawValue)://\(Self.percentEncode(user)):***@\(hostPart):\(port)/\(Self.percentEncode(vhost))"
+    }
+
+    static func percentDecode(_ text: Substring, part: String) throws(AMQPError) -> String {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                // Never echo the text: it may be the password.
+                throw .invalidURL(reason: "the \(part) has a '%' that is not followed by two hex digits")
+            }
+            bytes.append(high << 4 | low)
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw .invalidURL(reason: "the \(part) is not valid UTF-8 once percent-decoded")
+        }
+        return decoded
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".utf8)
+                out += "%"
+                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 0x0F)]))
+            }
+        }
+        return out
+    }
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}

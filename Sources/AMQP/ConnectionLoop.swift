@@ -1,0 +1,853 @@
+import CRabbitMQ
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Work handed to the connection thread.
+typealias LoopCommand = @Sendable (ConnectionLoop) -> Void
+
+/// One librabbitmq connection and the thread that owns it.
+///
+/// librabbitmq is not thread-safe, so every call into it happens on this one thread:
+/// Swift callers hand it commands through a mailbox and an eventfd wakes it up. The
+/// thread sleeps in `poll` on the socket and the eventfd, reads every frame that is
+/// there, hands deliveries and publisher confirms back to Swift in batches, and keeps
+/// calling into librabbitmq often enough that heartbeats are sent and checked.
+final class ConnectionLoop: @unchecked Sendable {
+    private struct Mailbox {
+        var commands: [LoopCommand] = []
+        /// Set once the loop has ended; later commands are refused with it.
+        var finalError: AMQPError?
+        var closeWaiters: [CheckedContinuation<AMQPError?, Never>] = []
+        var finished = false
+    }
+
+    let configuration: AMQPConfiguration
+    let logger: Logger
+    private let mailbox = Mutex(Mailbox())
+    private let wakeFD: Int32
+
+    // Everything below is touched on the connection thread only.
+    private var connection: amqp_connection_state_t?
+    private var socketFD: Int32 = -1
+    private var channels: [UInt16: ChannelState] = [:]
+    private var consumers: [String: ConsumerState] = [:]
+    private var consumersWithDeliveries: [ConsumerState] = []
+    private var nextChannelID: UInt16 = 1
+    private var channelMax: UInt16 = 2047
+    private var stopRequested = false
+    private var failure: AMQPError?
+    private let arena = CArena()
+    private(set) var isBlocked = false
+
+    /// Called on the connection thread when the broker blocks (true) or unblocks (false) publishers.
+    var onBlocked: (@Sendable (Bool, String) -> Void)?
+
+    init(configuration: AMQPConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.wakeFD = cra_wakefd_create()
+    }
+
+    deinit {
+        close(wakeFD)
+    }
+
+    // MARK: - Starting
+
+    /// Starts the thread, which connects and logs in; returns once that is done.
+    func start() async throws(AMQPError) {
+        let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
+            startThread { [self] in
+                do throws(AMQPError) {
+                    try self.connect()
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    self.finish(with: error)
+                    continuation.resume(returning: .failure(error))
+                    return
+                }
+                self.run()
+            }
+        }
+        try result.get()
+    }
+
+    private func startThread(_ body: @escaping @Sendable () -> Void) {
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, nil,
+            { argument in
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                cra_set_thread_name("amqp-connection")
+                box.body()
+                return nil
+            }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        pthread_detach(thread)
+    }
+
+    private func connect() throws(AMQPError) {
+        try configuration.validate()
+        let url = configuration.url
+        guard let state = amqp_new_connection() else {
+            throw .library(operation: "amqp_new_connection", status: 0, message: "out of memory")
+        }
+        connection = state
+        let socket: OpaquePointer?
+        if url.isTLS {
+            socket = amqp_ssl_socket_new(state)
+            guard let socket else { throw .tlsFailed(host: url.host, port: url.port, reason: "cannot create a TLS socket") }
+            let tls = configuration.tls
+            let caFile = tls.caFile ?? (fileIsReadable(AMQPConfiguration.TLS.systemCABundle) ? AMQPConfiguration.TLS.systemCABundle : nil)
+            amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyPeer ? 1 : 0)
+            if let caFile {
+                let status = amqp_ssl_socket_set_cacert(socket, caFile)
+                if status != AMQP_STATUS_OK.rawValue {
+                    throw .tlsFailed(host: url.host, port: url.port, reason: "cannot load CA file '\(caFile)': \(statusMessage(status))")
+                }
+            }
+            if let cert = tls.certFile, let key = tls.keyFile {
+                let status = amqp_ssl_socket_set_key(socket, cert, key)
+                if status != AMQP_STATUS_OK.rawValue {
+                    throw .tlsFailed(
+                        host: url.host, port: url.port,
+                        reason: "cannot load client certificate '\(cert)' / key '\(key)': \(statusMessage(status))")
+                }
+            }
+        } else {
+            socket = amqp_tcp_socket_new(state)
+        }
+        guard let socket else {
+            throw .library(operation: "amqp_tcp_socket_new", status: 0, message: "cannot create a socket")
+        }
+
+        var connectTimeout = timeval(duration: configuration.connectTimeout)
+        let openStatus = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &connectTimeout)
+        if openStatus != AMQP_STATUS_OK.rawValue {
+            throw connectError(status: openStatus)
+        }
+        var handshakeTimeout = timeval(duration: configuration.connectTimeout)
+        amqp_set_handshake_timeout(state, &handshakeTimeout)
+        var rpcTimeout = timeval(duration: configuration.rpcTimeout)
+        amqp_set_rpc_timeout(state, &rpcTimeout)
+
+        let reply = cra_login_plain(
+            state, url.vhost, 0, Int32(configuration.frameMax), Int32(configuration.heartbeat),
+            configuration.connectionName, url.user, url.password)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            break
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == CRA_CONNECTION_CLOSE:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let text = String(amqpBytes: close.reply_text)
+            if close.reply_code == 403 || close.reply_code == 530 {
+                throw .accessRefused(user: url.user, vhost: url.vhost, reply: "\(close.reply_code) \(text)")
+            }
+            throw .connectionClosed(code: close.reply_code, reply: text)
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let status = reply.library_error
+            if status == AMQP_STATUS_CONNECTION_CLOSED.rawValue || status == AMQP_STATUS_SOCKET_CLOSED.rawValue {
+                // Brokers without authentication_failure_close just drop the socket on a bad login.
+                throw .accessRefused(
+                    user: url.user, vhost: url.vhost, reply: "the broker closed the connection during login")
+            }
+            if status == AMQP_STATUS_TIMEOUT.rawValue {
+                throw .timeout(operation: "the AMQP handshake (login) within \(configuration.connectTimeout)")
+            }
+            throw .library(operation: "login", status: status, message: statusMessage(status))
+        default:
+            throw .library(operation: "login", status: 0, message: "unexpected reply to login")
+        }
+        channelMax = UInt16(clamping: max(1, Int(amqp_get_channel_max(state))))
+        if channelMax == 0 { channelMax = 2047 }
+        socketFD = amqp_get_sockfd(state)
+        logger.debug("connected to \(url)", metadata: ["heartbeat": "\(amqp_get_heartbeat(state))"])
+    }
+
+    private func connectError(status: Int32) -> AMQPError {
+        let url = configuration.url
+        switch status {
+        case AMQP_STATUS_SSL_ERROR.rawValue, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue,
+            AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue, AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue,
+            AMQP_STATUS_SSL_SET_ENGINE_FAILED.rawValue:
+            return .tlsFailed(host: url.host, port: url.port, reason: statusMessage(status))
+        case AMQP_STATUS_TIMEOUT.rawValue:
+            return .connectFailed(
+                host: url.host, port: url.port, reason: "no answer within \(configuration.connectTimeout)")
+        case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue:
+            return .connectFailed(host: url.host, port: url.port, reason: "the host name does not resolve")
+        default:
+            return .connectFailed(host: url.host, port: url.port, reason: statusMessage(status))
+        }
+    }
+
+    // MARK: - The mailbox
+
+    /// Hands a command to the thread; false when the connection is already finished.
+    @discardableResult
+    func submit(_ command: @escaping LoopCommand) -> Bool {
+        let accepted = mailbox.withLock { box -> Bool in
+            guard box.finalError == nil else { return false }
+            box.commands.append(command)
+            return true
+        }
+        if accepted { wake() }
+        return accepted
+    }
+
+    /// Runs `operation` on the connection thread and returns its result.
+    func perform<T: Sendable>(_ operation: @escaping @Sendable (ConnectionLoop) throws(AMQPError) -> T) async throws(AMQPError) -> T {
+        let result: Result<T, AMQPError> = await withCheckedContinuation { continuation in
+            let accepted = submit { loop in
+                do throws(AMQPError) {
+                    continuation.resume(returning: .success(try operation(loop)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            if !accepted { continuation.resume(returning: .failure(finalError ?? .closedByClient)) }
+        }
+        return try result.get()
+    }
+
+    var finalError: AMQPError? {
+        mailbox.withLock { $0.finalError }
+    }
+
+    var isOpen: Bool {
+        mailbox.withLock { $0.finalError == nil }
+    }
+
+    /// Waits until the connection has ended; returns why (`.closedByClient` after `close()`).
+    func waitUntilClosed() async -> AMQPError? {
+        await withCheckedContinuation { continuation in
+            let done: AMQPError?? = mailbox.withLock { box in
+                if box.finished { return .some(box.finalError) }
+                box.closeWaiters.append(continuation)
+                return .none
+            }
+            if let done { continuation.resume(returning: done) }
+        }
+    }
+
+    private func wake() {
+        cra_wakefd_signal(wakeFD)
+    }
+
+    private func takeCommands() -> [LoopCommand] {
+        mailbox.withLock { box in
+            let commands = box.commands
+            box.commands.removeAll(keepingCapacity: true)
+            return commands
+        }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        while true {
+            for command in takeCommands() {
+                command(self)
+                if failure != nil { break }
+            }
+            if stopRequested || failure != nil { break }
+            var moreToRead = false
+            do {
+                moreToRead = try readAvailableFrames()
+            } catch {
+                failure = error
+            }
+            flushDeliveries()
+            if failure != nil { break }
+            if let connection { amqp_maybe_release_buffers(connection) }
+            if moreToRead || hasQueuedInput { continue }
+            if mailbox.withLock({ !$0.commands.isEmpty }) { continue }
+            waitForActivity()
+        }
+        if stopRequested && failure == nil {
+            closeConnectionGracefully()
+        }
+        finish(with: failure ?? .closedByClient)
+    }
+
+    private var hasQueuedInput: Bool {
+        guard let connection else { return false }
+        return amqp_frames_enqueued(connection) != 0 || amqp_data_in_buffer(connection) != 0
+    }
+
+    private func waitForActivity() {
+        var fds = [
+            pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+        ]
+        let heartbeat = configuration.heartbeat
+        // Wake often enough to send our heartbeats on time and notice missing ones.
+        let timeout: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 250)) : 1000
+        _ = poll(&fds, 2, timeout)
+        if fds[1].revents & Int16(POLLIN) != 0 {
+            cra_wakefd_drain(wakeFD)
+        }
+    }
+
+    /// Reads and handles the frames that are there now. Returns true when it stopped
+    /// early with more to read (so the caller must not sleep).
+    private func readAvailableFrames() throws(AMQPError) -> Bool {
+        guard let connection else { return false }
+        for _ in 0..<1024 {
+            var frame = amqp_frame_t()
+            // A deadline of "now" still sends a due heartbeat and notices a missed one.
+            var deadline = timeval(tv_sec: 0, tv_usec: 1)
+            let status = amqp_simple_wait_frame_noblock(connection, &frame, &deadline)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { return false }
+            if status != AMQP_STATUS_OK.rawValue { throw lostError(status: status) }
+            try handle(frame)
+            if failure != nil { return false }
+        }
+        return true
+    }
+
+    private func lostError(status: Int32) -> AMQPError {
+        if status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue {
+            return .connectionLost(reason: "no heartbeat from the broker for \(2 * configuration.heartbeat) s")
+        }
+        return .connectionLost(reason: statusMessage(status))
+    }
+
+    private func handle(_ frame: amqp_frame_t) throws(AMQPError) {
+        guard frame.frame_type == CRA_FRAME_METHOD else { return }
+        let channelID = frame.channel
+        let method = frame.payload.method
+        switch method.id {
+        case CRA_BASIC_DELIVER:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            let tag = String(amqpBytes: deliver.consumer_tag)
+            let (properties, body) = try readContent(channel: channelID)
+            let delivery = AMQPDelivery(
+                deliveryTag: deliver.delivery_tag,
+                redelivered: deliver.redelivered != 0,
+                exchange: String(amqpBytes: deliver.exchange),
+                routingKey: String(amqpBytes: deliver.routing_key),
+                consumerTag: tag,
+                properties: properties,
+                body: body)
+            if let consumer = consumers[tag] {
+                if consumer.pending.isEmpty { consumersWithDeliveries.append(consumer) }
+                consumer.pending.append(delivery)
+            }
+        case CRA_BASIC_ACK:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            channels[channelID]?.confirm(upTo: ack.delivery_tag, multiple: ack.multiple != 0, outcome: .confirmed)
+        case CRA_BASIC_NACK:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            channels[channelID]?.confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, outcome: .nacked)
+        case CRA_BASIC_RETURN:
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            _ = try readContent(channel: channelID)
+            // The broker sends basic.return just before the basic.ack of the same message.
+            channels[channelID]?.pendingReturn = .returned(
+                code: returned.reply_code, reply: String(amqpBytes: returned.reply_text))
+        case CRA_BASIC_CANCEL:
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = String(amqpBytes: cancel.consumer_tag)
+            logger.warning("the broker cancelled consumer \(tag)")
+            endConsumer(tag: tag, error: .consumerCancelled(consumerTag: tag))
+        case CRA_CHANNEL_CLOSE:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            let error = AMQPError.channelClosed(code: close.reply_code, reply: String(amqpBytes: close.reply_text))
+            sendChannelCloseOK(channelID)
+            endChannel(channelID, error: error)
+        case CRA_CONNECTION_CLOSE:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            sendConnectionCloseOK()
+            throw .connectionClosed(code: close.reply_code, reply: String(amqpBytes: close.reply_text))
+        case CRA_CONNECTION_BLOCKED:
+            let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            let reason = String(amqpBytes: blocked.reason)
+            isBlocked = true
+            logger.warning("the broker blocked publishing on this connection: \(reason)")
+            onBlocked?(true, reason)
+        case CRA_CONNECTION_UNBLOCKED:
+            isBlocked = false
+            logger.info("the broker unblocked publishing on this connection")
+            onBlocked?(false, "")
+        default:
+            break
+        }
+    }
+
+    /// Reads the content header and body frames that follow basic.deliver / basic.return.
+    private func readContent(channel: UInt16) throws(AMQPError) -> (AMQPProperties, [UInt8]) {
+        guard let connection else { throw .closedByClient }
+        var frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
+        let size = Int(frame.payload.properties.body_size)
+        let properties = AMQPProperties(
+            c: frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+        var body: [UInt8] = []
+        body.reserveCapacity(size)
+        while body.count < size {
+            frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_BODY)
+            let fragment = frame.payload.body_fragment
+            if fragment.len > 0 {
+                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
+            }
+        }
+        return (properties, body)
+    }
+
+    private func nextContentFrame(_ connection: amqp_connection_state_t, channel: UInt16, type: UInt8) throws(AMQPError)
+        -> amqp_frame_t
+    {
+        var frame = amqp_frame_t()
+        var timeout = timeval(duration: configuration.rpcTimeout)
+        let status = amqp_simple_wait_frame_noblock(connection, &frame, &timeout)
+        if status == AMQP_STATUS_TIMEOUT.rawValue { throw .timeout(operation: "the rest of a message") }
+        if status != AMQP_STATUS_OK.rawValue { throw lostError(status: status) }
+        // RabbitMQ writes a message's frames together, so nothing else can come in between.
+        guard frame.frame_type == type, frame.channel == channel else {
+            throw .connectionLost(reason: "protocol error: expected a content frame on channel \(channel)")
+        }
+        return frame
+    }
+
+    private func flushDeliveries() {
+        guard !consumersWithDeliveries.isEmpty else { return }
+        for consumer in consumersWithDeliveries {
+            consumer.continuation.yield(consumer.pending)
+            consumer.pending.removeAll(keepingCapacity: true)
+        }
+        consumersWithDeliveries.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - Ending
+
+    private func sendChannelCloseOK(_ channel: UInt16) {
+        guard let connection else { return }
+        var ok = amqp_channel_close_ok_t(dummy: 0)
+        _ = amqp_send_method(connection, channel, CRA_CHANNEL_CLOSE_OK, &ok)
+    }
+
+    private func sendConnectionCloseOK() {
+        guard let connection else { return }
+        var ok = amqp_connection_close_ok_t(dummy: 0)
+        _ = amqp_send_method(connection, 0, CRA_CONNECTION_CLOSE_OK, &ok)
+    }
+
+    private func endChannel(_ id: UInt16, error: AMQPError) {
+        guard let channel = channels.removeValue(forKey: id) else { return }
+        channel.fail(with: error)
+        for tag in channel.consumerTags { endConsumer(tag: tag, error: error) }
+    }
+
+    private func endConsumer(tag: String, error: AMQPError?) {
+        guard let consumer = consumers.removeValue(forKey: tag) else { return }
+        channels[consumer.channel]?.consumerTags.remove(tag)
+        if !consumer.pending.isEmpty {
+            consumer.continuation.yield(consumer.pending)
+            consumer.pending.removeAll()
+            consumersWithDeliveries.removeAll { $0 === consumer }
+        }
+        // Closing by our own hand ends the sequence normally; anything else is an error.
+        if let error, error != .closedByClient {
+            consumer.continuation.finish(throwing: error)
+        } else {
+            consumer.continuation.finish()
+        }
+    }
+
+    private func closeConnectionGracefully() {
+        guard let connection else { return }
+        var rpcTimeout = timeval(tv_sec: 2, tv_usec: 0)
+        amqp_set_rpc_timeout(connection, &rpcTimeout)
+        _ = amqp_connection_close(connection, AMQP_REPLY_SUCCESS)
+    }
+
+    private func finish(with error: AMQPError) {
+        flushDeliveries()
+        for id in Array(channels.keys) { endChannel(id, error: error) }
+        for tag in Array(consumers.keys) { endConsumer(tag: tag, error: error) }
+        if let connection {
+            amqp_destroy_connection(connection)
+            self.connection = nil
+        }
+        let (waiters, leftover) = mailbox.withLock { box in
+            box.finalError = error
+            box.finished = true
+            let waiters = box.closeWaiters
+            box.closeWaiters.removeAll()
+            let leftover = box.commands
+            box.commands.removeAll()
+            return (waiters, leftover)
+        }
+        // Commands that arrived while we were ending run against the closed state and fail.
+        for command in leftover { command(self) }
+        for waiter in waiters { waiter.resume(returning: error) }
+        if error != .closedByClient {
+            logger.debug("connection to \(configuration.url) ended: \(error)")
+        }
+    }
+
+    /// Asks the thread to close the connection (channel and connection close handshakes) and end.
+    func requestClose() {
+        _ = submit { loop in loop.stopRequested = true }
+    }
+}
+
+// MARK: - Operations run on the connection thread
+
+extension ConnectionLoop {
+    private func requireConnection() throws(AMQPError) -> amqp_connection_state_t {
+        guard failure == nil, let connection else { throw failure ?? finalError ?? .closedByClient }
+        return connection
+    }
+
+    private func requireChannel(_ id: UInt16) throws(AMQPError) -> ChannelState {
+        guard let channel = channels[id] else {
+            throw failure ?? .channelClosed(code: 504, reply: "CHANNEL_ERROR - channel \(id) is closed")
+        }
+        return channel
+    }
+
+    /// Turns the reply of a synchronous method into success or a typed error, and keeps
+    /// the connection's and channel's state in line with what the broker did.
+    private func check(_ reply: amqp_rpc_reply_t, operation: String, channel: UInt16) throws(AMQPError) {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == CRA_CHANNEL_CLOSE {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                let error = AMQPError.channelClosed(code: close.reply_code, reply: String(amqpBytes: close.reply_text))
+                sendChannelCloseOK(channel)
+                endChannel(channel, error: error)
+                throw error
+            }
+            if reply.reply.id == CRA_CONNECTION_CLOSE {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                let error = AMQPError.connectionClosed(
+                    code: close.reply_code, reply: String(amqpBytes: close.reply_text))
+                sendConnectionCloseOK()
+                failure = error
+                throw error
+            }
+            throw .library(operation: operation, status: 0, message: "unexpected method \(reply.reply.id)")
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let status = reply.library_error
+            let error: AMQPError =
+                status == AMQP_STATUS_TIMEOUT.rawValue ? .timeout(operation: operation) : lostError(status: status)
+            // librabbitmq closes the socket on an RPC timeout: the connection is gone either way.
+            failure = error
+            throw error
+        default:
+            throw .library(operation: operation, status: 0, message: "no reply")
+        }
+    }
+
+    private func checkStatus(_ status: Int32, operation: String) throws(AMQPError) {
+        guard status != AMQP_STATUS_OK.rawValue else { return }
+        let error = lostError(status: status)
+        failure = error
+        throw error
+    }
+
+    func openChannel() throws(AMQPError) -> UInt16 {
+        let connection = try requireConnection()
+        var id = nextChannelID
+        var tries = 0
+        while channels[id] != nil {
+            id = id >= channelMax ? 1 : id + 1
+            tries += 1
+            if tries > Int(channelMax) {
+                throw .library(operation: "channel.open", status: 0, message: "all \(channelMax) channels are in use")
+            }
+        }
+        nextChannelID = id >= channelMax ? 1 : id + 1
+        amqp_channel_open(connection, id)
+        channels[id] = ChannelState(id: id)
+        do {
+            try check(amqp_get_rpc_reply(connection), operation: "channel.open", channel: id)
+        } catch {
+            channels[id] = nil
+            throw error
+        }
+        return id
+    }
+
+    func closeChannel(_ id: UInt16) throws(AMQPError) {
+        guard channels[id] != nil else { return }
+        let connection = try requireConnection()
+        let reply = amqp_channel_close(connection, id, AMQP_REPLY_SUCCESS)
+        endChannel(id, error: .closedByClient)
+        try check(reply, operation: "channel.close", channel: id)
+    }
+
+    func declareExchange(
+        channel: UInt16, name: String, type: String, passive: Bool, durable: Bool, autoDelete: Bool,
+        internal: Bool, arguments: AMQPTable
+    ) throws(AMQPError) {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        defer { arena.reset() }
+        amqp_exchange_declare(
+            connection, channel, arena.bytes(name), arena.bytes(type), passive ? 1 : 0, durable ? 1 : 0,
+            autoDelete ? 1 : 0, `internal` ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(connection), operation: "exchange.declare '\(name)'", channel: channel)
+    }
+
+    func declareQueue(
+        channel: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool,
+        arguments: AMQPTable
+    ) throws(AMQPError) -> QueueDeclareResult {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        defer { arena.reset() }
+        let ok = amqp_queue_declare(
+            connection, channel, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0,
+            autoDelete ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(connection), operation: "queue.declare '\(name)'", channel: channel)
+        guard let ok else { throw .library(operation: "queue.declare '\(name)'", status: 0, message: "no reply") }
+        return QueueDeclareResult(
+            queue: String(amqpBytes: ok.pointee.queue), messageCount: ok.pointee.message_count,
+            consumerCount: ok.pointee.consumer_count)
+    }
+
+    func deleteQueue(channel: UInt16, name: String, ifUnused: Bool, ifEmpty: Bool) throws(AMQPError) -> UInt32 {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        defer { arena.reset() }
+        let ok = amqp_queue_delete(connection, channel, arena.bytes(name), ifUnused ? 1 : 0, ifEmpty ? 1 : 0)
+        try check(amqp_get_rpc_reply(connection), operation: "queue.delete '\(name)'", channel: channel)
+        return ok?.pointee.message_count ?? 0
+    }
+
+    func deleteExchange(channel: UInt16, name: String) throws(AMQPError) {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        defer { arena.reset() }
+        amqp_exchange_delete(connection, channel, arena.bytes(name), 0)
+        try check(amqp_get_rpc_reply(connection), operation: "exchange.delete '\(name)'", channel: channel)
+    }
+
+    func bindQueue(channel: UInt16, queue: String, exchange: String, routingKey: String, arguments: AMQPTable)
+        throws(AMQPError)
+    {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        defer { arena.reset() }
+        amqp_queue_bind(
+            connection, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
+            arena.table(arguments))
+        try check(
+            amqp_get_rpc_reply(connection), operation: "queue.bind '\(queue)' to '\(exchange)'", channel: channel)
+    }
+
+    func qos(channel: UInt16, prefetchCount: UInt16, global: Bool) throws(AMQPError) {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        amqp_basic_qos(connection, channel, 0, prefetchCount, global ? 1 : 0)
+        try check(amqp_get_rpc_reply(connection), operation: "basic.qos", channel: channel)
+    }
+
+    func confirmSelect(channel: UInt16) throws(AMQPError) {
+        let connection = try requireConnection()
+        let state = try requireChannel(channel)
+        guard !state.confirmMode else { return }
+        amqp_confirm_select(connection, channel)
+        try check(amqp_get_rpc_reply(connection), operation: "confirm.select", channel: channel)
+        state.confirmMode = true
+    }
+
+    func consume(
+        channel: UInt16, queue: String, consumerTag: String, noAck: Bool, exclusive: Bool, arguments: AMQPTable,
+        continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
+    ) throws(AMQPError) -> String {
+        let connection = try requireConnection()
+        let state = try requireChannel(channel)
+        defer { arena.reset() }
+        let ok = amqp_basic_consume(
+            connection, channel, arena.bytes(queue), consumerTag.isEmpty ? amqp_empty_bytes : arena.bytes(consumerTag),
+            0, noAck ? 1 : 0, exclusive ? 1 : 0, arena.table(arguments))
+        try check(amqp_get_rpc_reply(connection), operation: "basic.consume from '\(queue)'", channel: channel)
+        let tag = ok.map { String(amqpBytes: $0.pointee.consumer_tag) } ?? consumerTag
+        consumers[tag] = ConsumerState(channel: channel, continuation: continuation)
+        state.consumerTags.insert(tag)
+        return tag
+    }
+
+    func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {
+        guard consumers[consumerTag] != nil else { return }
+        let connection = try requireConnection()
+        defer { arena.reset() }
+        amqp_basic_cancel(connection, channel, arena.bytes(consumerTag))
+        let reply = amqp_get_rpc_reply(connection)
+        // Deliveries that arrived before cancel-ok are still handed out; then the sequence ends.
+        do {
+            try check(reply, operation: "basic.cancel", channel: channel)
+        } catch {
+            endConsumer(tag: consumerTag, error: error)
+            throw error
+        }
+        endConsumer(tag: consumerTag, error: nil)
+    }
+
+    func ack(channel: UInt16, deliveryTag: UInt64, multiple: Bool) throws(AMQPError) {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        try checkStatus(amqp_basic_ack(connection, channel, deliveryTag, multiple ? 1 : 0), operation: "basic.ack")
+    }
+
+    func nack(channel: UInt16, deliveryTag: UInt64, multiple: Bool, requeue: Bool) throws(AMQPError) {
+        let connection = try requireConnection()
+        _ = try requireChannel(channel)
+        try checkStatus(
+            amqp_basic_nack(connection, channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0),
+            operation: "basic.nack")
+    }
+
+    /// Writes the messages; the batch completes as their confirms arrive (at once without confirm mode).
+    func publish(channel: UInt16, messages: [AMQPMessage], batch: PublishBatch) {
+        let state: ChannelState
+        let connection: amqp_connection_state_t
+        do {
+            connection = try requireConnection()
+            state = try requireChannel(channel)
+        } catch {
+            batch.fail(with: error)
+            return
+        }
+        for (index, message) in messages.enumerated() {
+            arena.reset()
+            var properties = arena.properties(message.properties)
+            let exchange = arena.bytes(message.exchange)
+            let routingKey = arena.bytes(message.routingKey)
+            let status = message.body.withUnsafeBytes { body in
+                amqp_basic_publish(
+                    connection, channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
+                    amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+            }
+            if status != AMQP_STATUS_OK.rawValue {
+                let error = lostError(status: status)
+                failure = error
+                batch.fail(with: error)
+                return
+            }
+            if state.confirmMode {
+                state.track(batch: batch, index: index)
+            } else {
+                batch.complete(index, .sent)
+            }
+        }
+        arena.reset()
+    }
+}
+
+// MARK: - State kept per channel and per consumer
+
+final class ConsumerState {
+    let channel: UInt16
+    let continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
+    var pending: [AMQPDelivery] = []
+
+    init(channel: UInt16, continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation) {
+        self.channel = channel
+        self.continuation = continuation
+    }
+}
+
+/// The messages of one `publish` call, completed when every one has its outcome.
+final class PublishBatch: @unchecked Sendable {
+    private var outcomes: [PublishOutcome]
+    private var remaining: Int
+    private var continuation: CheckedContinuation<[PublishOutcome], any Error>?
+
+    init(count: Int, continuation: CheckedContinuation<[PublishOutcome], any Error>) {
+        self.outcomes = Array(repeating: .nacked, count: count)
+        self.remaining = count
+        self.continuation = continuation
+        if count == 0 { finishIfDone() }
+    }
+
+    func complete(_ index: Int, _ outcome: PublishOutcome) {
+        guard continuation != nil else { return }
+        outcomes[index] = outcome
+        remaining -= 1
+        finishIfDone()
+    }
+
+    func fail(with error: AMQPError) {
+        continuation?.resume(throwing: error)
+        continuation = nil
+    }
+
+    private func finishIfDone() {
+        if remaining == 0 {
+            continuation?.resume(returning: outcomes)
+            continuation = nil
+        }
+    }
+}
+
+final class ChannelState {
+    let id: UInt16
+    var confirmMode = false
+    var consumerTags: Set<String> = []
+    var pendingReturn: PublishOutcome?
+    private var nextSequence: UInt64 = 1
+    private var oldestUnconfirmed: UInt64 = 1
+    private var unconfirmed: [UInt64: (batch: PublishBatch, index: Int)] = [:]
+
+    init(id: UInt16) {
+        self.id = id
+    }
+
+    func track(batch: PublishBatch, index: Int) {
+        unconfirmed[nextSequence] = (batch, index)
+        nextSequence += 1
+    }
+
+    /// Applies a basic.ack / basic.nack from the broker: `multiple` covers every
+    /// sequence number up to `tag`. A pending basic.return belongs to `tag` itself.
+    func confirm(upTo tag: UInt64, multiple: Bool, outcome: PublishOutcome) {
+        var outcomeForTag = outcome
+        if let returned = pendingReturn {
+            outcomeForTag = returned
+            pendingReturn = nil
+        }
+        if multiple {
+            var sequence = oldestUnconfirmed
+            while sequence <= tag {
+                if let entry = unconfirmed.removeValue(forKey: sequence) {
+                    entry.batch.complete(entry.index, sequence == tag ? outcomeForTag : outcome)
+                }
+                sequence += 1
+            }
+            oldestUnconfirmed = max(oldestUnconfirmed, tag &+ 1)
+        } else if let entry = unconfirmed.removeValue(forKey: tag) {
+            entry.batch.complete(entry.index, outcomeForTag)
+        }
+        while oldestUnconfirmed < nextSequence && unconfirmed[oldestUnconfirmed] == nil {
+            oldestUnconfirmed += 1
+        }
+    }
+
+    func fail(with error: AMQPError) {
+        for entry in unconfirmed.values { entry.batch.fail(with: error) }
+        unconfirmed.removeAll()
+    }
+}
+
+extension timeval {
+    init(duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}

@@ -1,0 +1,70 @@
+import AccountProjection
+
+/// What the read API asks of the running service. The stream consumer and the
+/// projection behind it implement it; HTTP tests use an in-memory one.
+/// Every call returns at once (no I/O) and sees a consistent state.
+public protocol ReadModel: Sendable {
+    /// The opened account with this id (closed ones included), or nil.
+    func account(id: String) -> Account?
+    /// Up to `limit` opened accounts whose ids come after `after` in byte order,
+    /// ascending; `hasMore` is true when more follow the last one returned.
+    func accounts(after: String?, limit: Int) -> AccountPage
+    /// The figures of `GET /stats` (without `replica`, which the API adds).
+    func statistics() -> ServiceStatistics
+    /// What `GET /ready` answers.
+    func readiness() -> Readiness
+    /// The body of `GET /metrics`, Prometheus text format 0.0.4.
+    func metrics() -> String
+}
+
+public struct AccountPage: Sendable, Equatable {
+    public var items: [Account]
+    public var hasMore: Bool
+
+    public init(items: [Account], hasMore: Bool) {
+        self.items = items
+        self.hasMore = hasMore
+    }
+}
+
+public struct ServiceStatistics: Sendable, Equatable {
+    /// Opened accounts, closed ones included.
+    public var accounts: Int
+    public var eventsApplied: Int
+    public var duplicates: Int
+    /// Events sent to the invalid queue, all reasons together.
+    public var invalid: Int
+    /// Events waiting for a gap in their account's history to fill.
+    public var parked: Int
+    /// The offset of the last delivery handled; nil before the first.
+    public var lastOffset: Int64?
+    public var caughtUp: Bool
+
+    public init(
+        accounts: Int = 0,
+        eventsApplied: Int = 0,
+        duplicates: Int = 0,
+        invalid: Int = 0,
+        parked: Int = 0,
+        lastOffset: Int64? = nil,
+        caughtUp: Bool = false
+    ) {
+        self.accounts = accounts
+        self.eventsApplied = eventsApplied
+        self.duplicates = duplicates
+        self.invalid = invalid
+        self.parked = parked
+        self.lastOffset = lastOffset
+        self.caughtUp = caughtUp
+    }
+}
+
+/// The consumer's state as `GET /ready` reports it.
+public enum Readiness: String, Sendable, Equatable {
+    /// Connected and caught up with the log as it stood at start.
+    case ready = "READY"
+    /// Connected, still reading the log that was there at start.
+    case catchingUp = "CATCHING_UP"
+    /// Not connected to the broker (not yet, or lost); reads serve the last state.
+    case disconnected = "DISCONNECTED"
+}

@@ -1,0 +1,93 @@
+// The C surface of librabbitmq (rabbitmq-c 0.11) that the AMQP module uses, plus
+// what Swift cannot call directly: the variadic amqp_login, and method numbers
+// and property flags that are macros with casts.
+#ifndef CRABBITMQ_SHIM_H
+#define CRABBITMQ_SHIM_H
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+/// A non-blocking eventfd that wakes the connection thread out of poll().
+static inline int cra_wakefd_create(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+static inline void cra_wakefd_signal(int fd) { eventfd_write(fd, 1); }
+static inline void cra_wakefd_drain(int fd) {
+    eventfd_t value;
+    (void)eventfd_read(fd, &value);
+}
+static inline void cra_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+/// Logs in with SASL PLAIN and announces the capabilities the client handles:
+/// consumer cancel notifications, connection.blocked, publisher confirms with
+/// basic.nack, and authentication failures as connection.close. `connection_name`
+/// shows in the broker's management UI.
+static inline amqp_rpc_reply_t cra_login_plain(amqp_connection_state_t state, const char *vhost,
+                                               int channel_max, int frame_max, int heartbeat,
+                                               const char *connection_name, const char *user,
+                                               const char *password) {
+    amqp_table_entry_t capabilities[5];
+    capabilities[0].key = amqp_cstring_bytes("consumer_cancel_notify");
+    capabilities[1].key = amqp_cstring_bytes("connection.blocked");
+    capabilities[2].key = amqp_cstring_bytes("publisher_confirms");
+    capabilities[3].key = amqp_cstring_bytes("basic.nack");
+    capabilities[4].key = amqp_cstring_bytes("authentication_failure_close");
+    for (int i = 0; i < 5; i++) {
+        capabilities[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        capabilities[i].value.value.boolean = 1;
+    }
+    amqp_table_entry_t properties[2];
+    properties[0].key = amqp_cstring_bytes("capabilities");
+    properties[0].value.kind = AMQP_FIELD_KIND_TABLE;
+    properties[0].value.value.table.num_entries = 5;
+    properties[0].value.value.table.entries = capabilities;
+    properties[1].key = amqp_cstring_bytes("connection_name");
+    properties[1].value.kind = AMQP_FIELD_KIND_UTF8;
+    properties[1].value.value.bytes = amqp_cstring_bytes(connection_name);
+    amqp_table_t table = {2, properties};
+    return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat, &table,
+                                      AMQP_SASL_METHOD_PLAIN, user, password);
+}
+
+// Method numbers (macros with casts in amqp_framing.h).
+static const amqp_method_number_t CRA_CONNECTION_CLOSE = AMQP_CONNECTION_CLOSE_METHOD;
+static const amqp_method_number_t CRA_CONNECTION_CLOSE_OK = AMQP_CONNECTION_CLOSE_OK_METHOD;
+static const amqp_method_number_t CRA_CONNECTION_BLOCKED = AMQP_CONNECTION_BLOCKED_METHOD;
+static const amqp_method_number_t CRA_CONNECTION_UNBLOCKED = AMQP_CONNECTION_UNBLOCKED_METHOD;
+static const amqp_method_number_t CRA_CHANNEL_CLOSE = AMQP_CHANNEL_CLOSE_METHOD;
+static const amqp_method_number_t CRA_CHANNEL_CLOSE_OK = AMQP_CHANNEL_CLOSE_OK_METHOD;
+static const amqp_method_number_t CRA_CHANNEL_FLOW = AMQP_CHANNEL_FLOW_METHOD;
+static const amqp_method_number_t CRA_BASIC_DELIVER = AMQP_BASIC_DELIVER_METHOD;
+static const amqp_method_number_t CRA_BASIC_ACK = AMQP_BASIC_ACK_METHOD;
+static const amqp_method_number_t CRA_BASIC_NACK = AMQP_BASIC_NACK_METHOD;
+static const amqp_method_number_t CRA_BASIC_RETURN = AMQP_BASIC_RETURN_METHOD;
+static const amqp_method_number_t CRA_BASIC_CANCEL = AMQP_BASIC_CANCEL_METHOD;
+static const amqp_method_number_t CRA_BASIC_CANCEL_OK = AMQP_BASIC_CANCEL_OK_METHOD;
+static const amqp_method_number_t CRA_BASIC_CONSUME_OK = AMQP_BASIC_CONSUME_OK_METHOD;
+
+// Frame types.
+static const uint8_t CRA_FRAME_METHOD = AMQP_FRAME_METHOD;
+static const uint8_t CRA_FRAME_HEADER = AMQP_FRAME_HEADER;
+static const uint8_t CRA_FRAME_BODY = AMQP_FRAME_BODY;
+static const uint8_t CRA_FRAME_HEARTBEAT = AMQP_FRAME_HEARTBEAT;
+
+// basic.properties flags.
+static const amqp_flags_t CRA_CONTENT_TYPE_FLAG = AMQP_BASIC_CONTENT_TYPE_FLAG;
+static const amqp_flags_t CRA_CONTENT_ENCODING_FLAG = AMQP_BASIC_CONTENT_ENCODING_FLAG;
+static const amqp_flags_t CRA_HEADERS_FLAG = AMQP_BASIC_HEADERS_FLAG;
+static const amqp_flags_t CRA_DELIVERY_MODE_FLAG = AMQP_BASIC_DELIVERY_MODE_FLAG;
+static const amqp_flags_t CRA_PRIORITY_FLAG = AMQP_BASIC_PRIORITY_FLAG;
+static const amqp_flags_t CRA_CORRELATION_ID_FLAG = AMQP_BASIC_CORRELATION_ID_FLAG;
+static const amqp_flags_t CRA_REPLY_TO_FLAG = AMQP_BASIC_REPLY_TO_FLAG;
+static const amqp_flags_t CRA_EXPIRATION_FLAG = AMQP_BASIC_EXPIRATION_FLAG;
+static const amqp_flags_t CRA_MESSAGE_ID_FLAG = AMQP_BASIC_MESSAGE_ID_FLAG;
+static const amqp_flags_t CRA_TIMESTAMP_FLAG = AMQP_BASIC_TIMESTAMP_FLAG;
+static const amqp_flags_t CRA_TYPE_FLAG = AMQP_BASIC_TYPE_FLAG;
+static const amqp_flags_t CRA_USER_ID_FLAG = AMQP_BASIC_USER_ID_FLAG;
+static const amqp_flags_t CRA_APP_ID_FLAG = AMQP_BASIC_APP_ID_FLAG;
+static const amqp_flags_t CRA_CLUSTER_ID_FLAG = AMQP_BASIC_CLUSTER_ID_FLAG;
+
+#endif
