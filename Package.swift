@@ -42,6 +42,16 @@ let package = Package(
             name: "AccountProjection",
             swiftSettings: swiftSettings
         ),
+        // How account events travel on the broker: topology, message properties, broker
+        // settings from flags and environment. Shared by the service and the CLI.
+        .target(
+            name: "AccountMessaging",
+            dependencies: [
+                "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The deterministic event-history generator the CLI and the tests share.
         .target(
             name: "AccountHistory",
@@ -53,12 +63,14 @@ let package = Package(
             name: "AccountService",
             dependencies: [
                 "AMQP",
+                "AccountMessaging",
                 "AccountProjection",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -74,6 +86,7 @@ let package = Package(
             name: "accountctl",
             dependencies: [
                 "AMQP",
+                "AccountMessaging",
                 "AccountProjection",
                 "AccountHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -81,6 +94,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountProjectionTests", dependencies: ["AccountProjection"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AccountServiceTests",

@@ -1,4 +1,4 @@
-import AccountProjection
+public import AccountProjection
 
 /// What the read API asks of the running service. The stream consumer and the
 /// projection behind it implement it; HTTP tests use an in-memory one.

@@ -1,0 +1,74 @@
+public import AMQP
+
+/// The broker objects of CONTRACT §1, declared idempotently by the service and the CLI.
+///
+/// - `exchange`: topic exchange the producers publish to (default `accounts`).
+/// - `stream`: the event log, a queue with `x-queue-type: stream`, bound with `account.#`
+///   (default `accounts.events`).
+/// - `invalidQueue`: durable queue for events that cannot be applied (default
+///   `accounts.events.invalid`).
+/// - `streamArguments`: extra arguments used only when the stream is created here
+///   (e.g. `x-max-age` retention); an existing stream is used as it is.
+public struct Topology: Sendable, Equatable {
+    public var exchange: String
+    public var stream: String
+    public var invalidQueue: String
+    public var bindingKey: String
+    public var streamArguments: AMQPTable
+
+    public init(
+        exchange: String = "accounts",
+        stream: String = "accounts.events",
+        invalidQueue: String = "accounts.events.invalid",
+        bindingKey: String = "account.#",
+        streamArguments: AMQPTable = [:]
+    ) {
+        self.exchange = exchange
+        self.stream = stream
+        self.invalidQueue = invalidQueue
+        self.bindingKey = bindingKey
+        self.streamArguments = streamArguments
+    }
+
+    /// Declares the exchange, the stream (passively first: an existing stream is used as
+    /// it is), the binding and the invalid-events queue. Opens and closes its own channels.
+    ///
+    /// A 404 that is not "no queue" (right after a broker restart: "home node … down or
+    /// inaccessible") is thrown as it is, for the caller to retry: the stream is never
+    /// re-created because of it.
+    public func declare(on connection: AMQPConnection) async throws(AMQPError) {
+        let channel = try await connection.openChannel()
+        try await channel.declareExchange(exchange, type: "topic", durable: true)
+        try await declareQueuePassivelyFirst(
+            on: connection, name: stream,
+            arguments: streamArguments.merging(["x-queue-type": .string("stream")]))
+        try await channel.bindQueue(stream, to: exchange, routingKey: bindingKey)
+        try await declareQueuePassivelyFirst(on: connection, name: invalidQueue, arguments: [:])
+        try await channel.close()
+    }
+
+    private func declareQueuePassivelyFirst(on connection: AMQPConnection, name: String, arguments: AMQPTable)
+        async throws(AMQPError)
+    {
+        // A failed passive declare closes its channel, so it gets one of its own.
+        let probe = try await connection.openChannel()
+        do {
+            try await probe.declareQueue(name, passive: true)
+            try await probe.close()
+            return
+        } catch .channelClosed(404, let reply) where reply.contains("no queue") {
+            let channel = try await connection.openChannel()
+            try await channel.declareQueue(name, durable: true, arguments: arguments)
+            try await channel.close()
+        }
+    }
+}
+
+extension AMQPTable {
+    /// This table with the entries of `other` added, replacing any with the same key.
+    public func merging(_ other: AMQPTable) -> AMQPTable {
+        var result = self
+        for entry in other.entries { result[entry.key] = entry.value }
+        return result
+    }
+}

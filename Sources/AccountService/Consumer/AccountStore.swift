@@ -1,0 +1,133 @@
+public import AccountProjection
+import Synchronization
+
+/// The projection and the consumer's state, shared by the stream consumer (one writer)
+/// and the HTTP read API (many readers).
+///
+/// One lock guards it; the consumer takes it once per batch of deliveries and readers
+/// once per request, each for microseconds, so reads always see whole events and never
+/// hold the consumer up for long.
+public final class AccountStore: ReadModel {
+    struct State {
+        var projection: Projection<EventOrigin>
+        var lastOffset: Int64?
+        var connected = false
+        /// The stream's last offset when this connection started; nil until known.
+        var tailAtStart: Int64?
+        var tailKnown = false
+        var everCaughtUp = false
+        var reconnects = 0
+    }
+
+    private let state: Mutex<State>
+    private let metricsText: @Sendable (AccountStore) -> String
+
+    public init(parkingLimit: Int, metrics: @escaping @Sendable (AccountStore) -> String = { _ in "" }) {
+        self.state = Mutex(State(projection: Projection(parkingLimit: parkingLimit)))
+        self.metricsText = metrics
+    }
+
+    // MARK: Writer side (the stream consumer)
+
+    /// Applies decoded events in order, under one lock. Returns the events that must go
+    /// to the invalid queue (this batch's, and parked ones that came due or were evicted).
+    func apply(
+        _ events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)]
+    ) -> [RejectedEvent<EventOrigin>] {
+        var rejected: [RejectedEvent<EventOrigin>] = []
+        state.withLock { state in
+            for event in events {
+                _ = state.projection.apply(event.decoded, origin: event.origin, rejected: &rejected)
+                if let offset = event.origin.offset { state.lastOffset = offset }
+            }
+        }
+        return rejected
+    }
+
+    /// The offset after which consumption resumes: the last one handled, or nil for `first`.
+    var lastOffset: Int64? {
+        state.withLock { $0.lastOffset }
+    }
+
+    func connectionOpened() {
+        state.withLock { state in
+            state.connected = true
+            state.tailKnown = false
+            state.tailAtStart = nil
+        }
+    }
+
+    func connectionLost() {
+        state.withLock { state in
+            if state.connected { state.reconnects += 1 }
+            state.connected = false
+            state.tailKnown = false
+        }
+    }
+
+    /// The stream's tail as it stood when the connection started (nil: the stream was empty).
+    func tailFound(_ tail: Int64?) {
+        state.withLock { state in
+            state.tailAtStart = tail
+            state.tailKnown = true
+        }
+    }
+
+    // MARK: Reader side (ReadModel)
+
+    public func account(id: String) -> Account? {
+        state.withLock { $0.projection.account(id: id) }
+    }
+
+    public func accounts(after: String?, limit: Int) -> AccountPage {
+        state.withLock { state in
+            let page = state.projection.accounts(after: after, limit: limit)
+            return AccountPage(items: page.items, hasMore: page.hasMore)
+        }
+    }
+
+    public func statistics() -> ServiceStatistics {
+        state.withLock { state in
+            let figures = state.projection.statistics
+            return ServiceStatistics(
+                accounts: figures.accounts, eventsApplied: figures.eventsApplied, duplicates: figures.duplicates,
+                invalid: figures.invalid, parked: figures.parked, lastOffset: state.lastOffset,
+                caughtUp: Self.isCaughtUp(state))
+        }
+    }
+
+    public func readiness() -> Readiness {
+        state.withLock { state in
+            guard state.connected else { return .disconnected }
+            return Self.isCaughtUp(state) ? .ready : .catchingUp
+        }
+    }
+
+    public func metrics() -> String {
+        metricsText(self)
+    }
+
+    /// Everything the metrics page shows, read under one lock.
+    public struct Snapshot: Sendable {
+        public var statistics: ProjectionStatistics
+        public var lastOffset: Int64?
+        public var tail: Int64?
+        public var connected: Bool
+        public var caughtUp: Bool
+        public var reconnects: Int
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLock { state in
+            Snapshot(
+                statistics: state.projection.statistics, lastOffset: state.lastOffset, tail: state.tailAtStart,
+                connected: state.connected, caughtUp: Self.isCaughtUp(state), reconnects: state.reconnects)
+        }
+    }
+
+    private static func isCaughtUp(_ state: State) -> Bool {
+        guard state.connected, state.tailKnown else { return false }
+        guard let tail = state.tailAtStart else { return true }
+        return (state.lastOffset ?? -1) >= tail
+    }
+}

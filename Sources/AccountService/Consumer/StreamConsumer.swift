@@ -1,0 +1,236 @@
+public import AMQP
+public import AccountMessaging
+import AccountProjection
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// What the stream consumer needs to know.
+///
+/// - `amqp`: the broker and how to talk to it.
+/// - `topology`: exchange, stream and invalid-queue names (CONTRACT §1).
+/// - `prefetch`: deliveries in flight from the stream (basic.qos). Default 1000.
+/// - `reconnect`: backoff between connection attempts. Default 250 ms doubling to 10 s, jittered.
+public struct ConsumerSettings: Sendable {
+    public var amqp: AMQPConfiguration
+    public var topology: Topology
+    public var prefetch: UInt16
+    public var reconnect: Backoff
+
+    public init(
+        amqp: AMQPConfiguration,
+        topology: Topology = Topology(),
+        prefetch: UInt16 = 1000,
+        reconnect: Backoff = Backoff()
+    ) {
+        self.amqp = amqp
+        self.topology = topology
+        self.prefetch = prefetch
+        self.reconnect = reconnect
+    }
+}
+
+/// Reads the event stream into the ``AccountStore``: connects (and keeps retrying while
+/// the broker is away or refuses us), declares the topology, consumes the stream from
+/// `first` (or from after the last offset handled, on a reconnect), applies each batch
+/// of deliveries under one lock, sends rejected events to the invalid queue with a
+/// publisher confirm, and only then acks the batch (one `multiple` ack).
+///
+/// On graceful shutdown it cancels the consumer, finishes the batch in hand, acks what
+/// it applied and closes the connection.
+public final class StreamConsumer: Service, Sendable {
+    private let settings: ConsumerSettings
+    private let store: AccountStore
+    private let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let active = Mutex<(channel: AMQPChannel, consumerTag: String)?>(nil)
+    /// Rejected events whose publish to the invalid queue did not complete; sent first
+    /// on the next connection so that none is lost.
+    private let unsentRejections = Mutex<[RejectedEvent<EventOrigin>]>([])
+
+    public init(settings: ConsumerSettings, store: AccountStore, logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await self.consumeUntilStopped()
+        } onGracefulShutdown: {
+            self.requestStop()
+        }
+    }
+
+    /// Stops consuming: the current batch is finished and acked, then the connection closes.
+    public func requestStop() {
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        if let (channel, tag) = active.withLock({ $0 }) {
+            Task { try? await channel.cancel(consumerTag: tag) }
+        }
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    private func consumeUntilStopped() async {
+        var backoff = settings.reconnect
+        let url = settings.amqp.url
+        while !isStopping {
+            do {
+                try await consumeOneConnection(backoff: &backoff)
+            } catch {
+                store.connectionLost()
+                let delay = backoff.next()
+                logger.warning(
+                    "broker unavailable: \(error); retrying in \(delay)",
+                    metadata: ["broker": "\(url)"])
+                await sleepUnlessStopping(delay)
+            }
+        }
+        store.connectionLost()
+        logger.info("stream consumer stopped", metadata: ["lastOffset": "\(store.lastOffset.map { "\($0)" } ?? "none")"])
+    }
+
+    private func sleepUnlessStopping(_ delay: Duration) async {
+        let clock = ContinuousClock()
+        let end = clock.now + delay
+        while !isStopping && clock.now < end {
+            try? await Task.sleep(for: min(.milliseconds(50), end - clock.now))
+        }
+    }
+
+    private func consumeOneConnection(backoff: inout Backoff) async throws(AMQPError) {
+        let topology = settings.topology
+        let connection = try await AMQPConnection.connect(settings.amqp, logger: logger)
+        do throws(AMQPError) {
+            try await topology.declare(on: connection)
+            let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
+            try await flushUnsentRejections(invalid)
+            let channel = try await connection.openChannel()
+            try await channel.qos(prefetchCount: settings.prefetch)
+            let start: AMQPFieldValue = store.lastOffset.map { .int64($0 + 1) } ?? .string("first")
+            let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
+            active.withLock { $0 = (channel, consumer.consumerTag) }
+            store.connectionOpened()
+            backoff.reset()
+            logger.info(
+                "consuming stream '\(topology.stream)' from offset \(start)",
+                metadata: ["broker": "\(settings.amqp.url)"])
+            let tailProbe = Task { await self.findTail(connection: connection) }
+            defer { tailProbe.cancel() }
+            if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
+
+            do {
+                for try await batch in consumer.batches {
+                    try await handle(batch, channel: channel, invalid: invalid)
+                    if isStopping { break }
+                }
+            } catch let error as AMQPError {
+                throw error
+            } catch {
+                throw AMQPError.connectionLost(reason: "\(error)")
+            }
+            active.withLock { $0 = nil }
+            guard isStopping else {
+                throw .connectionLost(reason: "the stream consumer ended")
+            }
+            await connection.close()
+        } catch {
+            active.withLock { $0 = nil }
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Applies one batch, hands its rejections to the invalid queue, then acks it.
+    private func handle(_ batch: [AMQPDelivery], channel: AMQPChannel, invalid: InvalidEventPublisher)
+        async throws(AMQPError)
+    {
+        guard let lastTag = batch.last?.deliveryTag else { return }
+        let handledUpTo = store.lastOffset ?? -1
+        var events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)] = []
+        events.reserveCapacity(batch.count)
+        for delivery in batch {
+            let origin = EventOrigin(delivery)
+            // A resumed consumer may be handed the start of the chunk again: skip what was handled.
+            if let offset = origin.offset, offset <= handledUpTo { continue }
+            let decoded = delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
+            events.append((decoded, origin))
+        }
+        let rejected = store.apply(events)
+        if !rejected.isEmpty {
+            do {
+                try await invalid.publish(rejected)
+            } catch {
+                unsentRejections.withLock { $0 += rejected }
+                throw error
+            }
+        }
+        channel.ack(deliveryTag: lastTag, multiple: true)
+    }
+
+    private func flushUnsentRejections(_ invalid: InvalidEventPublisher) async throws(AMQPError) {
+        let pending = unsentRejections.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        guard !pending.isEmpty else { return }
+        do {
+            try await invalid.publish(pending)
+            logger.info("sent \(pending.count) rejected events held back while the broker was away")
+        } catch {
+            unsentRejections.withLock { $0 = pending + $0 }
+            throw error
+        }
+    }
+
+    /// Finds the stream's last offset as it stands now: a consumer at `x-stream-offset:
+    /// last` is handed the whole last chunk at once, and its highest offset is the tail.
+    /// The passive declare's message count lags by seconds, so it only says how long to
+    /// wait for that chunk (CONTRACT §6).
+    private func findTail(connection: AMQPConnection) async {
+        let stream = settings.topology.stream
+        do {
+            let channel = try await connection.openChannel()
+            let declared = try await channel.declareQueue(stream, passive: true)
+            try await channel.qos(prefetchCount: 2000)
+            let probe = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .string("last")])
+            let seen = Mutex<(tail: Int64?, lastArrival: ContinuousClock.Instant?)>((nil, nil))
+            let reader = Task {
+                for try await batch in probe.batches {
+                    guard let last = batch.last else { continue }
+                    let offset = batch.compactMap(\.streamOffset).max()
+                    seen.withLock { state in
+                        if let offset { state.tail = max(state.tail ?? offset, offset) }
+                        state.lastArrival = .now
+                    }
+                    channel.ack(deliveryTag: last.deliveryTag, multiple: true)
+                }
+            }
+            let clock = ContinuousClock()
+            let started = clock.now
+            let firstWait: Duration = declared.messageCount > 0 ? .seconds(10) : .milliseconds(400)
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(20))
+                let (tail, lastArrival) = seen.withLock { ($0.tail, $0.lastArrival) }
+                if let lastArrival {
+                    // The last chunk arrives in one go; a short quiet spell means we have it all.
+                    if clock.now - lastArrival > .milliseconds(120) || clock.now - started > .seconds(15) {
+                        store.tailFound(tail)
+                        break
+                    }
+                } else if clock.now - started > firstWait {
+                    store.tailFound(nil)
+                    break
+                }
+            }
+            try? await channel.close()
+            reader.cancel()
+            if let tail = seen.withLock({ $0.tail }) {
+                logger.debug("stream tail at start: offset \(tail)")
+            }
+        } catch {
+            logger.debug("could not probe the stream's tail: \(error)")
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// Placeholder until the service wiring lands.
-print("accountservice")
