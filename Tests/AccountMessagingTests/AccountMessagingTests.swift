@@ -1,0 +1,135 @@
+import AMQP
+import Testing
+
+@testable import AccountMessaging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Broker settings from flags and environment")
+struct BrokerOptionsTests {
+    @Test("defaults: the contract's URL, heartbeat 30 s, TLS verification on")
+    func defaults() throws {
+        let configuration = try BrokerOptions.parse([]).configuration(connectionName: "t", environment: Environment([:]))
+        #expect(configuration.url == (try AMQPURL(parsing: AMQPURL.defaultURL)))
+        #expect(configuration.heartbeat == 30)
+        #expect(configuration.tls.verifyPeer)
+        #expect(configuration.connectionName == "t")
+    }
+
+    @Test("a flag wins over the environment")
+    func flagWins() throws {
+        let options = try BrokerOptions.parse(["--amqp-url", "amqp://flag:pw@flaghost:1234/v"])
+        let configuration = try options.configuration(
+            connectionName: "t", environment: Environment(["AMQP_URL": "amqp://env@envhost/"]))
+        #expect(configuration.url.host == "flaghost")
+        #expect(configuration.url.port == 1234)
+    }
+
+    @Test("AMQP_PASSWORD_FILE: raw bytes, one trailing newline dropped, wins over the URL's password")
+    func passwordFile() throws {
+        let path = "/tmp/amqp-password-test-\(getpid())"
+        let file = try #require(fopen(path, "w"))
+        fputs("s3cret with spaces \n\n", file)
+        fclose(file)
+        defer { unlink(path) }
+        let configuration = try BrokerOptions.parse([]).configuration(
+            connectionName: "t",
+            environment: Environment(["AMQP_URL": "amqp://user:urlpass@h/", "AMQP_PASSWORD_FILE": path]))
+        #expect(configuration.url.password == "s3cret with spaces \n")
+        #expect(configuration.url.user == "user")
+    }
+
+    @Test("a missing password file names the setting and the path")
+    func missingPasswordFile() {
+        #expect {
+            _ = try BrokerOptions.parse([]).configuration(
+                connectionName: "t", environment: Environment(["AMQP_PASSWORD_FILE": "/nonexistent/pw"]))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("AMQP_PASSWORD_FILE") && text.contains("/nonexistent/pw")
+        }
+    }
+
+    @Test("TLS settings come from the environment; AMQP_TLS_VERIFY must be a boolean")
+    func tlsSettings() throws {
+        let configuration = try BrokerOptions.parse([]).configuration(
+            connectionName: "t",
+            environment: Environment([
+                "AMQP_URL": "amqps://h/", "AMQP_TLS_CA_FILE": "/etc/hostname", "AMQP_TLS_VERIFY": "false",
+            ]))
+        #expect(configuration.tls.caFile == "/etc/hostname")
+        #expect(!configuration.tls.verifyPeer)
+        #expect(throws: SettingError.self) {
+            _ = try BrokerOptions.parse([]).configuration(
+                connectionName: "t", environment: Environment(["AMQP_TLS_VERIFY": "maybe"]))
+        }
+    }
+
+    @Test("a bad URL is reported under its setting without the password")
+    func badURL() {
+        #expect {
+            _ = try BrokerOptions.parse([]).configuration(
+                connectionName: "t", environment: Environment(["AMQP_URL": "amqp://u:hunter2@h:0/"]))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("AMQP_URL") && text.contains("port '0'") && !text.contains("hunter2")
+        }
+    }
+
+    @Test("every variable has a kebab-case flag", arguments: [
+        ("EVENTS_STREAM", "events-stream"), ("HTTP_PORT", "http-port"), ("AMQP_TLS_CA_FILE", "amqp-tls-ca-file"),
+    ])
+    func flagNames(variable: String, flag: String) {
+        #expect(Environment.flagName(variable) == flag)
+    }
+
+    @Test("a setting that does not parse names the variable and its flag")
+    func unparsableSetting() {
+        #expect(throws: SettingError(setting: "PREFETCH / --prefetch", problem: "'lots' is not a number")) {
+            _ = try Environment(["PREFETCH": "lots"]).setting(
+                Int?.none, "PREFETCH", default: 1, parse: { Int($0) }, expected: "a number")
+        }
+    }
+}
+
+@Suite("Event messages on the wire")
+struct EventMessageTests {
+    @Test("routing keys by event type, account.unknown otherwise", arguments: [
+        ("AccountOpened", "account.opened"), ("MoneyDeposited", "account.deposited"),
+        ("MoneyWithdrawn", "account.withdrawn"), ("AccountRenamed", "account.renamed"),
+        ("AccountClosed", "account.closed"), ("Nonsense", "account.unknown"),
+    ])
+    func routingKeys(type: String, key: String) {
+        #expect(EventMessage.routingKey(forType: type) == key)
+    }
+
+    @Test("properties: JSON, persistent, message id, type, timestamp in seconds, mandatory")
+    func properties() {
+        let message = EventMessage.message(
+            body: [1], exchange: "accounts", eventID: "e-1", type: "MoneyDeposited",
+            occurredAt: "2026-11-24T15:00:00.250Z")
+        #expect(message.exchange == "accounts")
+        #expect(message.routingKey == "account.deposited")
+        #expect(message.mandatory)
+        #expect(message.properties.contentType == "application/json")
+        #expect(message.properties.deliveryMode == 2)
+        #expect(message.properties.messageID == "e-1")
+        #expect(message.properties.type == "MoneyDeposited")
+        #expect(message.properties.timestamp == 1_795_532_400)
+    }
+
+    @Test("RFC 3339 to Unix seconds", arguments: [
+        ("1970-01-01T00:00:00Z", UInt64?.some(0)),
+        ("2000-03-01T00:00:00Z", 951_868_800),
+        ("2026-11-24T15:00:00+01:00", 1_795_528_800),
+        ("2026-11-24t15:00:00.999z", 1_795_532_400),
+        ("1969-12-31T23:59:59Z", nil),
+        ("2026-13-01T00:00:00Z", nil),
+        ("not a date", nil),
+    ])
+    func unixSeconds(text: String, seconds: UInt64?) {
+        #expect(EventMessage.unixSeconds(rfc3339: text) == seconds)
+    }
+}

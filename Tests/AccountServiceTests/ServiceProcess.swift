@@ -1,0 +1,227 @@
+import AMQP
+import AccountMessaging
+import AccountProjection
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The broker the integration tests use: `AMQP_TEST_URL`, set by scripts/test.
+/// Without it the broker tests are skipped on a laptop, and fail under CI=true.
+enum ServiceTestBroker {
+    static var url: String? { environment("AMQP_TEST_URL") }
+    static var enabled: Bool { url != nil || environment("CI") == "true" }
+
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    static func requireURL() throws -> String {
+        try #require(url, "AMQP_TEST_URL is not set (CI=true needs the broker scripts/test starts)")
+    }
+
+    static func connect() async throws -> AMQPConnection {
+        try await AMQPConnection.connect(AMQPConfiguration(url: try AMQPURL(parsing: requireURL())))
+    }
+}
+
+/// A topology of its own for each test, so tests can run side by side.
+func uniqueTopology(_ name: String) -> Topology {
+    let suffix = "\(name)-\(UInt32.random(in: 0...UInt32.max))"
+    return Topology(exchange: "t.\(suffix)", stream: "t.\(suffix).events", invalidQueue: "t.\(suffix).invalid")
+}
+
+/// A free TCP port on 127.0.0.1 (bound to port 0 and released).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            _ = bind(fd, pointer, length)
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The real `accountservice` binary, run as a child process against the test broker.
+final class ServiceProcess {
+    private(set) var pid: pid_t = 0
+    private(set) var port: Int
+    private(set) var logPath: String
+    let replica: String
+
+    /// The binary SwiftPM built next to the test bundle (or `ACCOUNTSERVICE_BIN`).
+    static var binaryPath: String {
+        if let path = ServiceTestBroker.environment("ACCOUNTSERVICE_BIN") { return path }
+        let me = CommandLine.arguments[0]
+        var directory = me
+        while let slash = directory.lastIndex(of: "/") {
+            directory = String(directory[..<slash])
+            if access(directory + "/accountservice", X_OK) == 0 { return directory + "/accountservice" }
+            if !directory.contains("/") { break }
+        }
+        return ".build/debug/accountservice"
+    }
+
+    /// Starts the service and waits until `/health` answers. With no fixed `port`, a free
+    /// one is picked, and picked again if another process took it in the meantime.
+    init(topology: Topology, replica: String = "replica-1", port: Int? = nil, extraEnvironment: [String: String] = [:])
+        throws
+    {
+        self.replica = replica
+        self.port = port ?? freePort()
+        self.logPath = ""
+        for attempt in 1...3 {
+            if attempt > 1 { self.port = freePort() }
+            try spawn(topology: topology, extraEnvironment: extraEnvironment)
+            if waitForHealth() { return }
+            if port != nil || isRunning { break }
+        }
+        Issue.record("accountservice did not answer /health on port \(self.port); log:\n\(log)")
+    }
+
+    private func waitForHealth() -> Bool {
+        for _ in 0..<500 {
+            if get("/health")?.status == 200 { return true }
+            if !isRunning { return false }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    private func spawn(topology: Topology, extraEnvironment: [String: String]) throws {
+        exited = false
+        logPath = "/tmp/accountservice-test-\(replica)-\(port).log"
+        var environment: [String: String] = [
+            "AMQP_URL": try ServiceTestBroker.requireURL(),
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": "\(port)",
+            "REPLICA_NAME": replica,
+            "EXCHANGE": topology.exchange,
+            "EVENTS_STREAM": topology.stream,
+            "INVALID_QUEUE": topology.invalidQueue,
+            "LOG_LEVEL": "info",
+            "RECONNECT_MAX_DELAY": "1",
+            "PATH": ServiceTestBroker.environment("PATH") ?? "/usr/bin:/bin",
+        ]
+        for (key, value) in extraEnvironment { environment[key] = value }
+        let binary = Self.binaryPath
+        #expect(access(binary, X_OK) == 0, "accountservice binary not found at \(binary): run swift build --build-tests")
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(binary), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, binary, &actions, nil, argv, envp)
+        try #require(rc == 0, "posix_spawn \(binary) failed: \(rc)")
+        self.pid = pid
+    }
+
+    deinit {
+        if !exited { kill(pid, SIGKILL); _ = waitForExit() }
+    }
+
+    private var exited = false
+    private var status: Int32 = 0
+
+    /// Sends SIGTERM and returns the exit status (nil if it did not exit normally).
+    func terminate() -> Int32? {
+        kill(pid, SIGTERM)
+        return waitForExit()
+    }
+
+    func kill9() {
+        kill(pid, SIGKILL)
+        _ = waitForExit()
+    }
+
+    func waitForExit() -> Int32? {
+        if !exited {
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            self.status = status
+            exited = true
+        }
+        // WIFEXITED / WEXITSTATUS are macros: decode by hand.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : nil
+    }
+
+    var isRunning: Bool {
+        guard !exited else { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            exited = true
+            self.status = status
+            return false
+        }
+        return true
+    }
+
+    var log: String {
+        guard let file = fopen(logPath, "r") else { return "" }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// One GET (a fresh connection each time); nil while nothing listens.
+    func get(_ path: String) -> RawHTTPConnection.Response? {
+        guard let connection = try? RawHTTPConnection(port: port, timeoutSeconds: 5) else { return nil }
+        return try? connection.request("GET", path)
+    }
+
+    /// Polls until `condition` holds or `timeout` passes; returns whether it held.
+    func wait(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+        let clock = ContinuousClock()
+        let end = clock.now + timeout
+        while clock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    /// Waits for `/ready` 200 and for `/stats` to account for `events` deliveries.
+    func waitUntilHandled(_ events: Int, timeout: Duration = .seconds(30)) async -> Bool {
+        await wait(timeout: timeout) {
+            guard let stats = get("/stats"), stats.status == 200, let ready = get("/ready"), ready.status == 200 else {
+                return false
+            }
+            return StatsView(stats.bodyText).handled >= events
+        }
+    }
+}
+
+/// The counters of `/stats`.
+struct StatsView {
+    let json: JSONValue?
+
+    init(_ text: String) {
+        json = try? JSONValue.parse(text)
+    }
+
+    subscript(name: String) -> Int64 { json?[name]?.int64Value ?? -1 }
+    var caughtUp: Bool { json?["caughtUp"]?.boolValue ?? false }
+    var handled: Int { Int(self["eventsApplied"] + self["duplicates"] + self["invalid"] + self["parked"]) }
+}
