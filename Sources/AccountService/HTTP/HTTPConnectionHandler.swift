@@ -1,0 +1,217 @@
+import NIOCore
+import NIOHTTP1
+
+/// The last handler of a connection's pipeline, after
+/// `configureHTTPServerPipeline` (encoder, decoder, `HTTPServerPipelineHandler`):
+/// answers each request from ``ReadAPI`` once its `.end` has arrived.
+///
+/// - One response per request, written as head, body, end with a single flush.
+///   `HTTPServerPipelineHandler` holds back pipelined requests until the previous
+///   response has ended, so answers go out in order.
+/// - Keep-alive as the request asks (HTTP/1.1 by default, HTTP/1.0 only with
+///   `Connection: keep-alive`); otherwise `Connection: close` and close after the write.
+/// - `HEAD`: the same head as `GET` (Content-Length included), no body.
+/// - Request bodies are read and dropped; past `maxBodyBytes` the answer is 413 and
+///   the connection closes.
+/// - Malformed requests (including a request line plus headers over the limit)
+///   get a 400 (431 for the size) problem answer, then the connection is half-closed
+///   and drained briefly so that the client can read the answer.
+/// - Reads stop while the channel is not writable: a client that pipelines
+///   requests without reading the answers cannot make the server buffer without bound.
+/// - An `IdleStateEvent` (no bytes read for the idle timeout) closes the connection.
+final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = Never
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let api: ReadAPI
+    private let servedBy: String
+    private let maxHeaderBytes: Int
+    private let maxBodyBytes: Int
+    private let lingerTime: TimeAmount
+
+    private var requestMethod: HTTPMethod = .GET
+    private var requestURI = ""
+    private var requestVersion: HTTPVersion = .http1_1
+    private var requestKeepAlive = true
+    private var inRequest = false
+    private var bodyBytes = 0
+    /// No more answers on this connection: it is closing (or draining after an error).
+    private var closing = false
+    /// A `read` held back while the channel was not writable.
+    private var readPending = false
+    private var date = HTTPDateCache()
+
+    init(api: ReadAPI, maxHeaderBytes: Int, maxBodyBytes: Int, lingerTime: TimeAmount = .seconds(2)) {
+        self.api = api
+        self.servedBy = api.replicaName
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+        self.lingerTime = lingerTime
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            guard !self.closing else { return }
+            self.requestMethod = head.method
+            self.requestURI = head.uri
+            self.requestVersion = head.version
+            self.requestKeepAlive = head.isKeepAlive
+            self.inRequest = true
+            self.bodyBytes = 0
+        case .body(let part):
+            // Request bodies are ignored, up to a bound.
+            guard self.inRequest, !self.closing else { return }
+            self.bodyBytes += part.readableBytes
+            if self.bodyBytes > self.maxBodyBytes {
+                self.inRequest = false
+                self.requestURI = ""
+                let answer = self.api.problem(
+                    status: 413,
+                    detail: "this API takes no request body; at most \(self.maxBodyBytes) bytes are read and ignored"
+                )
+                self.api.recordServerAnswer(status: answer.status)
+                self.send(
+                    answer,
+                    context: context,
+                    version: self.requestVersion,
+                    then: .linger,
+                    withBody: self.requestMethod != .HEAD
+                )
+            }
+        case .end:
+            guard self.inRequest, !self.closing else { return }
+            self.inRequest = false
+            let answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+            self.requestURI = ""
+            self.send(
+                answer,
+                context: context,
+                version: self.requestVersion,
+                then: self.requestKeepAlive ? .keepOpen : .close,
+                withBody: self.requestMethod != .HEAD
+            )
+        }
+    }
+
+    /// What becomes of the connection once an answer is written.
+    private enum Afterwards {
+        case keepOpen
+        case close
+        /// Close the output, drop what still comes in, close for good after the linger time.
+        case linger
+    }
+
+    private func send(
+        _ answer: HTTPAnswer,
+        context: ChannelHandlerContext,
+        version: HTTPVersion,
+        then afterwards: Afterwards,
+        withBody: Bool
+    ) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(5 + answer.headers.count)
+        headers.add(name: "Date", value: self.date.current())
+        headers.add(name: "Content-Type", value: answer.contentType)
+        headers.add(name: "Content-Length", value: String(answer.body.count))
+        headers.add(name: "X-Served-By", value: self.servedBy)
+        for header in answer.headers {
+            headers.add(name: header.name, value: header.value)
+        }
+        let responseVersion: HTTPVersion = version == .http1_0 ? .http1_0 : .http1_1
+        if afterwards != .keepOpen {
+            headers.add(name: "Connection", value: "close")
+        } else if responseVersion == .http1_0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let head = HTTPResponseHead(
+            version: responseVersion,
+            status: HTTPResponseStatus(statusCode: answer.status),
+            headers: headers
+        )
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        if withBody && !answer.body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: answer.body.count)
+            buffer.writeBytes(answer.body)
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        switch afterwards {
+        case .keepOpen:
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        case .close:
+            self.closing = true
+            let channel = context.channel
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        case .linger:
+            self.closing = true
+            let channel = context.channel
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { result in
+                switch result {
+                case .success:
+                    channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+                case .failure:
+                    channel.close(promise: nil)
+                }
+            }
+            context.eventLoop.assumeIsolated().scheduleTask(in: self.lingerTime) {
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !self.closing else { return }  // already answered; draining
+        guard let parserError = error as? HTTPParserError else {
+            // I/O errors (reset by peer, …): nothing to answer.
+            context.close(promise: nil)
+            return
+        }
+        self.closing = true
+        let answer: HTTPAnswer
+        if case .headerOverflow = parserError {
+            answer = self.api.problem(
+                status: 431,
+                detail: "the request line and header fields must fit in \(self.maxHeaderBytes) bytes"
+            )
+        } else {
+            answer = self.api.problem(status: 400, detail: "malformed HTTP request")
+        }
+        self.api.recordServerAnswer(status: answer.status)
+        // Lingering close: stop writing, keep reading (and dropping) what the client still
+        // sends for a moment, so that a reset does not destroy the answer in flight.
+        self.send(answer, context: context, version: .http1_1, then: .linger, withBody: true)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Read back-pressure
+
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            self.readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if self.readPending && context.channel.isWritable {
+            self.readPending = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+}
+
+@available(*, unavailable)
+extension HTTPConnectionHandler: Sendable {}
