@@ -23,16 +23,8 @@ struct AMQPBrokerTests {
                     messageID: "id-\(i)", timestamp: 1_764_000_000, type: "Test"),
                 mandatory: true)
         }
-        // Pipelined: several batches in flight at once.
-        let outcomes = try await withThrowingTaskGroup(of: [PublishOutcome].self) { group in
-            for start in stride(from: 0, to: 10_000, by: 2_500) {
-                let slice = Array(messages[start..<start + 2_500])
-                group.addTask { try await channel.publish(slice) }
-            }
-            var all: [PublishOutcome] = []
-            for try await part in group { all += part }
-            return all
-        }
+        // One call: all 10,000 written at once, confirms read as they come (many in flight).
+        let outcomes = try await channel.publish(messages)
         #expect(outcomes.count == 10_000)
         #expect(outcomes.allSatisfy { $0 == .confirmed })
 
@@ -57,6 +49,30 @@ struct AMQPBrokerTests {
         }
         #expect(expected == 10_000)
         try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
+    }
+
+    @Test("concurrent publish calls on one channel each get their own confirms")
+    func concurrentBatches() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let queue = TestBroker.uniqueName("test.concurrent")
+        try await channel.declareQueue(queue, durable: false, autoDelete: false)
+        try await channel.enablePublisherConfirms()
+        let results = try await withThrowingTaskGroup(of: [PublishOutcome].self) { group in
+            for batch in 0..<8 {
+                group.addTask {
+                    try await channel.publish(
+                        (0..<500).map { AMQPMessage(exchange: "", routingKey: queue, body: self.body(batch * 500 + $0)) })
+                }
+            }
+            var all: [PublishOutcome] = []
+            for try await part in group { all += part }
+            return all
+        }
+        #expect(results.count == 4_000)
+        #expect(results.allSatisfy { $0 == .confirmed })
+        #expect(try await channel.deleteQueue(queue) == 4_000)
+        await connection.close()
     }
 
     @Test("consuming a stream from a numeric offset starts there")

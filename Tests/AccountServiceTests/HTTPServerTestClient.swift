@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -6,7 +8,7 @@ import Darwin
 
 /// A deliberately small blocking HTTP/1.1 client over a raw TCP socket, so that the
 /// server tests see exactly the bytes on the wire (keep-alive, pipelining, HEAD framing).
-final class RawHTTPConnection {
+final class RawHTTPConnection: @unchecked Sendable {
     struct Response {
         var version: String
         var status: Int
@@ -151,6 +153,24 @@ final class RawHTTPConnection {
         return try !self.fill()
     }
 
+    /// `waitForClose()` on a thread of its own: a blocking read on the test's cooperative
+    /// pool (two threads here) would starve the tasks the server under test needs.
+    func closed() async throws -> Bool {
+        try await offPool { try self.waitForClose() }
+    }
+
+    /// `readResponse()` off the cooperative pool, for answers that depend on other tasks.
+    func response(toHEAD: Bool = false) async throws -> Response {
+        try await offPool { try self.readResponse(toHEAD: toHEAD) }
+    }
+
     /// Bytes received but not yet consumed by `readResponse`.
     var pendingBytes: Int { self.buffer.count }
+}
+
+/// Runs blocking work on a Dispatch thread and awaits it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
 }

@@ -132,7 +132,7 @@ struct HTTPServerTests {
             #expect(response.status == 200)
             #expect(response.header("Connection") == "close")
             self.expectServedBy(response)
-            #expect(try connection.waitForClose())
+            #expect(try await connection.closed())
         }
     }
 
@@ -144,7 +144,7 @@ struct HTTPServerTests {
             #expect(response.version == "HTTP/1.0")
             #expect(response.status == 200)
             #expect(response.header("Connection") == "close")
-            #expect(try plain.waitForClose())
+            #expect(try await plain.closed())
 
             let keepAlive = try RawHTTPConnection(port: port)
             try keepAlive.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
@@ -181,7 +181,7 @@ struct HTTPServerTests {
             #expect(response.header("Content-Type") == "application/problem+json")
             #expect(response.header("Connection") == "close")
             self.expectServedBy(response)
-            #expect(try connection.waitForClose())
+            #expect(try await connection.closed())
         }
     }
 
@@ -197,7 +197,7 @@ struct HTTPServerTests {
             #expect(response.header("Connection") == "close")
             #expect(response.bodyText.contains(#""status":431"#))
             self.expectServedBy(response)
-            #expect(try connection.waitForClose())
+            #expect(try await connection.closed())
         }
     }
 
@@ -227,7 +227,7 @@ struct HTTPServerTests {
             #expect(response.header("Content-Type") == "application/problem+json")
             #expect(response.header("Connection") == "close")
             self.expectServedBy(response)
-            #expect(try connection.waitForClose())
+            #expect(try await connection.closed())
         }
     }
 
@@ -298,7 +298,7 @@ struct HTTPServerTests {
             let connection = try RawHTTPConnection(port: port)
             #expect(try connection.request("GET", "/health").status == 200)
             let start = ContinuousClock.now
-            #expect(try connection.waitForClose())
+            #expect(try await connection.closed())
             #expect(ContinuousClock.now - start < .seconds(3))
             #expect(server.openConnections == 0 || server.openConnections == 1)
         }
@@ -317,10 +317,11 @@ struct HTTPServerTests {
         let start = ContinuousClock.now
         await server.shutdown()
         #expect(ContinuousClock.now - start < .seconds(2))  // the idle connection closed at once
-        #expect(try idle.waitForClose())
+        #expect(try await idle.closed())
         #expect(server.openConnections == 0)
         #expect(server.localAddress == nil)
-        #expect(throws: RawHTTPConnection.ClientError.self) { _ = try RawHTTPConnection(port: port) }
+        // (Not asserting that connecting now fails: tests run in parallel, and another
+        // server or test process may be handed the freed port at once.)
         await server.shutdown()  // idempotent
         await #expect(throws: HTTPServer.ServerError.alreadyShutDown) { try await server.start() }
     }
@@ -335,10 +336,10 @@ struct HTTPServerTests {
         let stopping = Task { await server.shutdown() }
         try await Task.sleep(for: .milliseconds(100))
         try connection.send("world")
-        let response = try connection.readResponse()
+        let response = try await connection.response()
         #expect(response.status == 200)
         #expect(response.header("Connection") == "close")
-        #expect(try connection.waitForClose())
+        #expect(try await connection.closed())
         await stopping.value
         #expect(server.openConnections == 0)
     }
@@ -357,7 +358,7 @@ struct HTTPServerTests {
         let took = ContinuousClock.now - start
         #expect(took >= .milliseconds(250))
         #expect(took < .seconds(3))
-        #expect(try connection.waitForClose())
+        #expect(try await connection.closed())
         #expect(server.openConnections == 0)
     }
 
@@ -376,8 +377,8 @@ struct HTTPServerTests {
 
         task.cancel()
         try await task.value
-        #expect(try connection.waitForClose())
-        #expect(throws: RawHTTPConnection.ClientError.self) { _ = try RawHTTPConnection(port: boundPort) }
+        #expect(try await connection.closed())
+        #expect(server.localAddress == nil)
     }
 
     @Test func runAfterStartServesOnTheSameAddress() async throws {

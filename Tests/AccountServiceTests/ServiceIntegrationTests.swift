@@ -24,7 +24,7 @@ struct ServiceIntegrationTests {
                 TestEvent.renamed("acc-1", 4, "Zoë Z.", at: 5),
                 TestEvent.closed("acc-2", 2, at: 6),
             ], to: topology)
-        let service = try ServiceProcess(topology: topology)
+        let service = try await ServiceProcess(topology: topology)
         #expect(await service.waitUntilHandled(6), "log:\n\(service.log)")
 
         let response = try #require(service.get("/accounts/acc-1"))
@@ -49,7 +49,7 @@ struct ServiceIntegrationTests {
         #expect(stats.caughtUp)
         #expect(service.get("/accounts/acc-3")?.status == 404)
         #expect(service.get("/accounts/bad%20id")?.status == 400)
-        #expect(service.terminate() == 0)
+        #expect(await service.terminate() == 0)
     }
 
     @Test("duplicates are counted, not applied; out-of-order events wait for their turn")
@@ -65,7 +65,7 @@ struct ServiceIntegrationTests {
                 TestEvent.deposited("acc-9", 2, 200),  // fills the gap; 3 follows
                 TestEvent.deposited("acc-9", 2, 200),  // duplicate
             ], to: topology)
-        let service = try ServiceProcess(topology: topology)
+        let service = try await ServiceProcess(topology: topology)
         #expect(await service.waitUntilHandled(6), "stats: \(service.get("/stats")?.bodyText ?? "-") log:\n\(service.log)")
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["eventsApplied"] == 3)
@@ -76,7 +76,7 @@ struct ServiceIntegrationTests {
         let account = try #require(Account(json: try JSONValue.parse(response.body)))
         #expect(account.balance == 500)
         #expect(account.version == 3)
-        #expect(service.terminate() == 0)
+        #expect(await service.terminate() == 0)
     }
 
     /// One bad event of each kind, in a history that makes it bad.
@@ -96,7 +96,7 @@ struct ServiceIntegrationTests {
         let topology = uniqueTopology("invalid-\(reason)")
         defer { Task { await deleteTopology(topology) } }
         try await publish(setup + [bad], to: topology)
-        let service = try ServiceProcess(topology: topology, replica: "invalid-\(reason)")
+        let service = try await ServiceProcess(topology: topology, replica: "invalid-\(reason)")
         #expect(await service.waitUntilHandled(setup.count + 1), "log:\n\(service.log)")
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["invalid"] == 1)
@@ -111,7 +111,7 @@ struct ServiceIntegrationTests {
         #expect(message.body == bad)
         #expect(message.properties.contentType == "application/json")
         #expect(message.properties.deliveryMode == 2)
-        #expect(service.terminate() == 0)
+        #expect(await service.terminate() == 0)
     }
 
     @Test("past the parking bound the event parked longest goes out as sequence_gap")
@@ -120,7 +120,7 @@ struct ServiceIntegrationTests {
         defer { Task { await deleteTopology(topology) } }
         let first = TestEvent.deposited("acc-g", 5, 1)
         try await publish([TestEvent.opened("acc-g"), first, TestEvent.deposited("acc-h", 7, 1)], to: topology)
-        let service = try ServiceProcess(topology: topology, replica: "gap", extraEnvironment: ["PARKED_LIMIT": "1"])
+        let service = try await ServiceProcess(topology: topology, replica: "gap", extraEnvironment: ["PARKED_LIMIT": "1"])
         #expect(await service.waitUntilHandled(3), "log:\n\(service.log)")
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["parked"] == 1)
@@ -129,7 +129,7 @@ struct ServiceIntegrationTests {
         #expect(message.properties.headers?["x-error"] == .string("sequence_gap"))
         #expect(message.properties.headers?["x-stream-offset"] == .int64(1))
         #expect(message.body == first)
-        #expect(service.terminate() == 0)
+        #expect(await service.terminate() == 0)
     }
 
     @Test("a restarted service rebuilds the same projection: /ready 503 first, then 200, same answers")
@@ -143,13 +143,13 @@ struct ServiceIntegrationTests {
         }
         try await publish(bodies, to: topology)
         let port = freePort()
-        let first = try ServiceProcess(topology: topology, port: port)
+        let first = try await ServiceProcess(topology: topology, port: port)
         #expect(await first.waitUntilHandled(100), "log:\n\(first.log)")
         let before = try #require(first.get("/accounts?limit=1000")).bodyText
-        #expect(first.terminate() == 0)
+        #expect(await first.terminate() == 0)
         #expect(first.log.contains("stream consumer stopped"))
 
-        let second = try ServiceProcess(topology: topology, port: port)
+        let second = try await ServiceProcess(topology: topology, port: port)
         var readiness: [Int] = []
         let sawReady = await second.wait {
             guard let ready = second.get("/ready") else { return false }
@@ -160,15 +160,15 @@ struct ServiceIntegrationTests {
         #expect(readiness.first == 503, "readiness answers: \(readiness)")
         #expect(await second.waitUntilHandled(100))
         #expect(try #require(second.get("/accounts?limit=1000")).bodyText == before)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminate() == 0)
     }
 
     @Test("two service processes on one stream both serve the whole projection")
     func twoReplicas() async throws {
         let topology = uniqueTopology("replicas")
         defer { Task { await deleteTopology(topology) } }
-        let a = try ServiceProcess(topology: topology, replica: "replica-a")
-        let b = try ServiceProcess(topology: topology, replica: "replica-b")
+        let a = try await ServiceProcess(topology: topology, replica: "replica-a")
+        let b = try await ServiceProcess(topology: topology, replica: "replica-b")
         #expect(await a.wait { a.get("/ready")?.status == 200 }, "log:\n\(a.log)")
         #expect(await b.wait { b.get("/ready")?.status == 200 }, "log:\n\(b.log)")
         var bodies: [[UInt8]] = []
@@ -182,8 +182,8 @@ struct ServiceIntegrationTests {
         #expect(listA.header("X-Served-By") == "replica-a")
         #expect(listB.header("X-Served-By") == "replica-b")
         #expect(StatsView(listA.bodyText).json?["items"]?.arrayValue?.count == 20)
-        #expect(a.terminate() == 0)
-        #expect(b.terminate() == 0)
+        #expect(await a.terminate() == 0)
+        #expect(await b.terminate() == 0)
     }
 
     @Test("a refused login is not a crash: /health 200, /ready 503 DISCONNECTED, the reason logged, retries")
@@ -191,7 +191,7 @@ struct ServiceIntegrationTests {
         let topology = uniqueTopology("refused")
         var url = try AMQPURL(parsing: try ServiceTestBroker.requireURL())
         url.password = "wrong-secret-value"
-        let service = try ServiceProcess(
+        let service = try await ServiceProcess(
             topology: topology, replica: "refused",
             extraEnvironment: ["AMQP_URL": "amqp://\(url.user):wrong-secret-value@\(url.host):\(url.port)/%2f"])
         #expect(await service.wait { service.get("/health")?.status == 200 })
@@ -201,7 +201,7 @@ struct ServiceIntegrationTests {
         #expect(await service.wait(timeout: .seconds(5)) { service.log.components("ACCESS_REFUSED") >= 2 }, "log:\n\(service.log)")
         #expect(service.isRunning)
         #expect(!service.log.contains("wrong-secret-value"))
-        #expect(service.terminate() == 0)
+        #expect(await service.terminate() == 0)
     }
 }
 

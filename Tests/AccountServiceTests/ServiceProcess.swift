@@ -72,7 +72,7 @@ final class ServiceProcess {
     /// Starts the service and waits until `/health` answers. With no fixed `port`, a free
     /// one is picked, and picked again if another process took it in the meantime.
     init(topology: Topology, replica: String = "replica-1", port: Int? = nil, extraEnvironment: [String: String] = [:])
-        throws
+        async throws
     {
         self.replica = replica
         self.port = port ?? freePort()
@@ -80,17 +80,17 @@ final class ServiceProcess {
         for attempt in 1...3 {
             if attempt > 1 { self.port = freePort() }
             try spawn(topology: topology, extraEnvironment: extraEnvironment)
-            if waitForHealth() { return }
+            if await waitForHealth() { return }
             if port != nil || isRunning { break }
         }
         Issue.record("accountservice did not answer /health on port \(self.port); log:\n\(log)")
     }
 
-    private func waitForHealth() -> Bool {
+    private func waitForHealth() async -> Bool {
         for _ in 0..<500 {
             if get("/health")?.status == 200 { return true }
             if !isRunning { return false }
-            usleep(20_000)
+            try? await Task.sleep(for: .milliseconds(20))
         }
         return false
     }
@@ -138,15 +138,19 @@ final class ServiceProcess {
     private var exited = false
     private var status: Int32 = 0
 
-    /// Sends SIGTERM and returns the exit status (nil if it did not exit normally).
-    func terminate() -> Int32? {
+    /// Sends SIGTERM and returns the exit status (nil if it did not exit normally, or
+    /// not within 15 s). Polls, so that it never blocks a thread of the test's pool.
+    func terminate() async -> Int32? {
         kill(pid, SIGTERM)
-        return waitForExit()
+        for _ in 0..<750 where isRunning {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return isRunning ? nil : waitForExit()
     }
 
-    func kill9() {
+    func kill9() async {
         kill(pid, SIGKILL)
-        _ = waitForExit()
+        while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     func waitForExit() -> Int32? {
