@@ -1,0 +1,158 @@
+/// What the projection keeps per account, kept small: a million of these are most of
+/// the service's memory.
+struct AccountRecord: Sendable {
+    enum Phase: UInt8, Sendable {
+        /// Seen (an event parked, or an opening rejected) but not opened.
+        case unopened
+        case open
+        case closed
+    }
+
+    var id: String
+    var owner = ""
+    var openedAt = ""
+    var updatedAt = ""
+    var balance: Int64 = 0
+    var version: Int64 = 0
+    /// Three ASCII letters packed into one word, not a 16-byte String.
+    var currency: UInt32 = 0
+    /// How many of this account's events are parked.
+    var parked: Int32 = 0
+    var phase = Phase.unopened
+
+    init(id: String) {
+        self.id = id
+    }
+
+    var account: Account {
+        Account(
+            id: id,
+            owner: owner,
+            currency: Self.currencyString(currency),
+            balance: balance,
+            status: phase == .closed ? .closed : .open,
+            version: version,
+            openedAt: openedAt,
+            updatedAt: updatedAt
+        )
+    }
+
+    static func packCurrency(_ currency: String) -> UInt32 {
+        withUTF8Bytes(currency) { bytes in
+            bytes.reduce(0) { $0 << 8 | UInt32($1) }
+        }
+    }
+
+    static func currencyString(_ packed: UInt32) -> String {
+        let bytes = [UInt8(truncatingIfNeeded: packed >> 16), UInt8(truncatingIfNeeded: packed >> 8), UInt8(truncatingIfNeeded: packed)]
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// The accounts by id: records in an array, found through an open-addressing table of
+/// 8-byte slots (a Dictionary<String, Int> would spend 20+ bytes per bucket).
+///
+/// Ids are compared as bytes, never by Unicode canonical equivalence, so that a read with
+/// a look-alike id (say U+212A for K) finds nothing.
+struct AccountTable: Sendable {
+    private(set) var records: [AccountRecord] = []
+    /// 0 when empty, else the low 32 bits of the id's hash << 32 | (record index + 1).
+    private var slots: [UInt64] = Array(repeating: 0, count: 16)
+    private var mask = 15
+    private var freeRecords: [Int32] = []
+    private(set) var count = 0
+
+    @inline(__always)
+    private static func hash(_ id: UnsafeRawBufferPointer) -> UInt32 {
+        var hasher = Hasher()  // seeded per process: ids come from the outside
+        hasher.combine(bytes: id)
+        return UInt32(truncatingIfNeeded: hasher.finalize())
+    }
+
+    /// The slot holding `id`, or the empty slot where it would go.
+    @inline(__always)
+    private func probe(_ id: UnsafeRawBufferPointer, tag: UInt32) -> (slot: Int, record: Int?) {
+        var slot = Int(tag) & mask
+        while true {
+            let entry = slots[slot]
+            if entry == 0 { return (slot, nil) }
+            if UInt32(truncatingIfNeeded: entry >> 32) == tag {
+                let index = Int(UInt32(truncatingIfNeeded: entry)) - 1
+                if withUTF8Bytes(records[index].id, { bytesEqual($0, id) }) {
+                    return (slot, index)
+                }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// The index of the record for `id`, if there is one.
+    func find(_ id: String) -> Int? {
+        withUTF8Bytes(id) { bytes in probe(bytes, tag: Self.hash(bytes)).record }
+    }
+
+    /// The index of the record for `id`, created when missing.
+    mutating func findOrInsert(_ id: String) -> Int {
+        let (tag, found) = withUTF8Bytes(id) { bytes -> (UInt32, (slot: Int, record: Int?)) in
+            let tag = Self.hash(bytes)
+            return (tag, probe(bytes, tag: tag))
+        }
+        if let index = found.record { return index }
+        let index: Int
+        if let reused = freeRecords.popLast() {
+            index = Int(reused)
+            records[index] = AccountRecord(id: id)
+        } else {
+            index = records.count
+            records.append(AccountRecord(id: id))
+        }
+        slots[found.slot] = UInt64(tag) << 32 | UInt64(index + 1)
+        count += 1
+        if count * 4 > slots.count * 3 { grow() }
+        return index
+    }
+
+    /// Forgets a record; its index may be handed out again.
+    mutating func remove(at index: Int) {
+        let tag = withUTF8Bytes(records[index].id) { Self.hash($0) }
+        var hole = Int(tag) & mask
+        while Int(UInt32(truncatingIfNeeded: slots[hole])) - 1 != index {
+            hole = (hole + 1) & mask
+        }
+        // Backward-shift deletion: pull later members of the run into the hole.
+        var next = (hole + 1) & mask
+        while slots[next] != 0 {
+            let home = Int(UInt32(truncatingIfNeeded: slots[next] >> 32)) & mask
+            // The entry may move to the hole when its home is not in (hole, next].
+            let distanceToNext = (next - home) & mask
+            let distanceToHole = (hole - home) & mask
+            if distanceToHole < distanceToNext {
+                slots[hole] = slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        slots[hole] = 0
+        records[index] = AccountRecord(id: "")
+        freeRecords.append(Int32(index))
+        count -= 1
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: 0, count: old.count * 2)
+        mask = slots.count - 1
+        for entry in old where entry != 0 {
+            var slot = Int(UInt32(truncatingIfNeeded: entry >> 32)) & mask
+            while slots[slot] != 0 { slot = (slot + 1) & mask }
+            slots[slot] = entry
+        }
+    }
+
+    /// Gives in-place access to a record.
+    @inline(__always)
+    subscript(index: Int) -> AccountRecord {
+        get { records[index] }
+        _modify { yield &records[index] }
+    }
+}

@@ -1,0 +1,84 @@
+/// The five event types of CONTRACT §2.
+public enum EventType: String, Sendable, Hashable, CaseIterable {
+    case accountOpened = "AccountOpened"
+    case moneyDeposited = "MoneyDeposited"
+    case moneyWithdrawn = "MoneyWithdrawn"
+    case accountRenamed = "AccountRenamed"
+    case accountClosed = "AccountClosed"
+}
+
+/// Why an event cannot be applied: the `x-error` code and the `x-error-detail` sentence.
+public struct EventProblem: Sendable, Equatable, Error {
+    public var reason: RejectionReason
+    /// A human sentence, e.g. "data.amount must be in 1..10^15".
+    public var detail: String
+
+    public init(reason: RejectionReason, detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+}
+
+/// An event whose `accountId` and `sequence` are valid, so it has a place in that
+/// account's history.
+///
+/// Any other fault is kept in `problem` rather than failing the decoding: the event
+/// still takes its place (the version moves past it), and it is rejected only when its
+/// turn comes (CONTRACT §3.4, §6).
+public struct Event: Sendable, Equatable {
+    /// As received when it was a JSON string, else empty.
+    public var eventId: String
+    /// Nil when the type is missing or not one of the five.
+    public var type: EventType?
+    public var accountId: String
+    /// 1 ... 2^53-1.
+    public var sequence: Int64
+    /// As received when it was a JSON string (valid or not), else empty.
+    public var occurredAt: String
+    /// `AccountOpened` and `AccountRenamed` without a problem; empty otherwise.
+    public var owner: String
+    /// `AccountOpened` without a problem; empty otherwise.
+    public var currency: String
+    /// `MoneyDeposited` and `MoneyWithdrawn` without a problem (1 ... 10^15); 0 otherwise.
+    public var amount: Int64
+    /// The first content fault, in the order the Go peer checks them; nil when the event
+    /// can be applied (the projection may still refuse it: closed account, never opened,
+    /// balance overflow).
+    public var problem: EventProblem?
+
+    public init(
+        eventId: String,
+        type: EventType?,
+        accountId: String,
+        sequence: Int64,
+        occurredAt: String,
+        owner: String = "",
+        currency: String = "",
+        amount: Int64 = 0,
+        problem: EventProblem? = nil
+    ) {
+        self.eventId = eventId
+        self.type = type
+        self.accountId = accountId
+        self.sequence = sequence
+        self.occurredAt = occurredAt
+        self.owner = owner
+        self.currency = currency
+        self.amount = amount
+        self.problem = problem
+    }
+}
+
+extension Event {
+    /// Decodes and validates a body; the same as `EventDecoder.decode(_:)`.
+    @inlinable
+    public static func decode(_ body: UnsafeRawBufferPointer) -> Result<Event, EventProblem> {
+        EventDecoder.decode(body)
+    }
+
+    /// Decodes and validates a body; the same as `EventDecoder.decode(_:)`.
+    @inlinable
+    public static func decode(_ body: [UInt8]) -> Result<Event, EventProblem> {
+        EventDecoder.decode(body)
+    }
+}

@@ -1,0 +1,365 @@
+/// What one `apply` did with the event it was given.
+public enum Disposition: Sendable, Equatable {
+    /// Applied to its account.
+    case applied
+    /// At or below the account's version, or a second copy of a parked event: ignored.
+    case duplicate
+    /// Ahead of the account's version: waiting for the gap to fill.
+    case parked
+    /// Sent to the invalid-events queue for this reason (it is in `rejected` too).
+    case rejected(RejectionReason)
+}
+
+/// An event the projection could not apply, with what the invalid-events queue needs.
+public struct RejectedEvent<Origin> {
+    public var reason: RejectionReason
+    /// The `x-error-detail` sentence.
+    public var detail: String
+    /// What the caller attached to the event when it handed it over.
+    public var origin: Origin
+
+    public init(reason: RejectionReason, detail: String, origin: Origin) {
+        self.reason = reason
+        self.detail = detail
+        self.origin = origin
+    }
+}
+
+extension RejectedEvent: Sendable where Origin: Sendable {}
+extension RejectedEvent: Equatable where Origin: Equatable {}
+
+/// The projection's counters (the service adds what only it knows, like `lastOffset`).
+public struct ProjectionStatistics: Sendable, Equatable {
+    /// Opened accounts, closed ones included.
+    public var accounts: Int
+    public var eventsApplied: Int
+    public var duplicates: Int
+    /// Events rejected, all reasons together.
+    public var invalid: Int
+    /// Rejections by reason; every reason is present, zero included.
+    public var invalidByReason: [RejectionReason: Int]
+    /// Events parked now.
+    public var parked: Int
+
+    public init(
+        accounts: Int = 0,
+        eventsApplied: Int = 0,
+        duplicates: Int = 0,
+        invalid: Int = 0,
+        invalidByReason: [RejectionReason: Int] = [:],
+        parked: Int = 0
+    ) {
+        self.accounts = accounts
+        self.eventsApplied = eventsApplied
+        self.duplicates = duplicates
+        self.invalid = invalid
+        self.invalidByReason = invalidByReason
+        self.parked = parked
+    }
+}
+
+/// The accounts built from the event log by the rules of CONTRACT §3 and §6, as the Go
+/// peer applies them. Pure and deterministic: the same bodies in the same order give the
+/// same state and the same rejections. Not thread-safe: one writer, readers under a lock.
+///
+/// `Origin` is whatever the caller attaches to an event (the service: the original
+/// message), kept while the event is parked and handed back when it is rejected.
+public struct Projection<Origin> {
+    /// The most events parked at once, over all accounts.
+    public let parkingLimit: Int
+
+    private var table = AccountTable()
+    private var parking = ParkingLot<Origin>()
+    /// Record indices of opened accounts in byte order of id, as of the last listing.
+    private var sortedIDs: [Int32] = []
+    /// Accounts opened since, in no order: merged in by the next listing.
+    private var pendingIDs: [Int32] = []
+    private var opened = 0
+    private var applied = 0
+    private var duplicates = 0
+    private var invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
+
+    public init(parkingLimit: Int = 10_000) {
+        self.parkingLimit = max(0, parkingLimit)
+    }
+
+    // MARK: Applying
+
+    /// Decodes a body and applies it; see `apply(_:origin:rejected:)` on a decoded event.
+    public mutating func apply(
+        _ body: UnsafeRawBufferPointer,
+        origin: Origin,
+        rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        apply(EventDecoder.decode(body), origin: origin, rejected: &rejected)
+    }
+
+    /// Decodes a body and applies it; see `apply(_:origin:rejected:)` on a decoded event.
+    public mutating func apply(
+        _ body: [UInt8],
+        origin: Origin,
+        rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        apply(EventDecoder.decode(body), origin: origin, rejected: &rejected)
+    }
+
+    /// Applies, ignores, parks or rejects one decoded event (decode it outside any lock).
+    ///
+    /// Every event this call made invalid is appended to `rejected`, in order: this one,
+    /// parked events that came due and failed, and the longest-parked one when the
+    /// parking limit is passed (`sequence_gap`). The result says what became of this event.
+    public mutating func apply(
+        _ decoded: consuming Result<Event, EventProblem>,
+        origin: Origin,
+        rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        let event: Event
+        switch consume decoded {
+        case .success(let decodedEvent):
+            event = decodedEvent
+        case .failure(let problem):
+            // No valid accountId/sequence: it takes no place in any history.
+            reject(problem.reason, problem.detail, origin, &rejected)
+            return .rejected(problem.reason)
+        }
+        let account = table.findOrInsert(event.accountId)
+        let version = table[account].version
+        if event.sequence <= version {
+            duplicates += 1
+            return .duplicate
+        }
+        if event.sequence > version + 1 {
+            return park(event, origin, account, &rejected)
+        }
+        let disposition = applyNext(event, origin, account, &rejected)
+        // Whatever waited for this one is due now, in turn.
+        while table[account].parked > 0,
+            let entry = parking.remove(account: account, sequence: table[account].version + 1)
+        {
+            table[account].parked -= 1
+            _ = applyNext(entry.event, entry.origin, account, &rejected)
+        }
+        return disposition
+    }
+
+    /// Applies the event whose sequence is the version + 1. Applied or not, it takes its
+    /// place in the history: the version moves to its sequence (§3.4).
+    private mutating func applyNext(
+        _ event: Event,
+        _ origin: Origin,
+        _ account: Int,
+        _ rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        table[account].version = event.sequence
+        let phase = table[account].phase
+        if phase == .closed {
+            return reject(.accountClosed, "account \(event.accountId) is closed", origin, &rejected)
+        }
+        if let problem = event.problem {
+            return reject(problem.reason, problem.detail, origin, &rejected)
+        }
+        guard let type = event.type else {
+            // The decoder always sets a problem for an unknown type; a hand-made event may not.
+            return reject(.unknownType, "unknown event type", origin, &rejected)
+        }
+        if phase == .unopened && type != .accountOpened {
+            return reject(.invalidField, "account \(event.accountId) was never opened", origin, &rejected)
+        }
+        switch type {
+        case .accountOpened:
+            table[account].owner = event.owner
+            table[account].currency = AccountRecord.packCurrency(event.currency)
+            table[account].openedAt = event.occurredAt
+            table[account].phase = .open
+            opened += 1
+            pendingIDs.append(Int32(account))
+        case .moneyDeposited:
+            let (balance, overflow) = table[account].balance.addingReportingOverflow(event.amount)
+            if overflow {
+                return reject(.amountOutOfRange, "the balance would leave the signed 64-bit range", origin, &rejected)
+            }
+            table[account].balance = balance
+        case .moneyWithdrawn:
+            let (balance, overflow) = table[account].balance.subtractingReportingOverflow(event.amount)
+            if overflow {
+                return reject(.amountOutOfRange, "the balance would leave the signed 64-bit range", origin, &rejected)
+            }
+            table[account].balance = balance
+        case .accountRenamed:
+            table[account].owner = event.owner
+        case .accountClosed:
+            table[account].phase = .closed
+        }
+        table[account].updatedAt = event.occurredAt
+        applied += 1
+        return .applied
+    }
+
+    /// Parks an event ahead of its account's version; past the limit the longest-parked
+    /// event (maybe this one) goes out as `sequence_gap`.
+    private mutating func park(
+        _ event: Event,
+        _ origin: Origin,
+        _ account: Int,
+        _ rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        if parking.contains(account: account, sequence: event.sequence) {
+            duplicates += 1
+            return .duplicate
+        }
+        let node = parking.park(account: account, event: event, origin: origin)
+        table[account].parked += 1
+        var disposition = Disposition.parked
+        while parking.count > parkingLimit, let (evicted, entry) = parking.removeOldest() {
+            let owner = Int(entry.account)
+            table[owner].parked -= 1
+            let waitedFor = table[owner].version + 1
+            if table[owner].phase == .unopened && table[owner].version == 0 && table[owner].parked == 0 {
+                table.remove(at: owner)  // nothing left of it
+            }
+            let detail =
+                "sequence \(entry.event.sequence) of \(entry.event.accountId) waited for \(waitedFor); "
+                + "the parking limit (\(parkingLimit)) was reached"
+            reject(.sequenceGap, detail, entry.origin, &rejected)
+            if evicted == node { disposition = .rejected(.sequenceGap) }
+        }
+        return disposition
+    }
+
+    @discardableResult
+    private mutating func reject(
+        _ reason: RejectionReason,
+        _ detail: String,
+        _ origin: Origin,
+        _ rejected: inout [RejectedEvent<Origin>]
+    ) -> Disposition {
+        invalidCounts[reason.counterIndex] += 1
+        rejected.append(RejectedEvent(reason: reason, detail: detail, origin: origin))
+        return .rejected(reason)
+    }
+
+    // MARK: Reading
+
+    /// The account with this id once it is opened (closed ones included), else nil, also
+    /// for an account whose opening was rejected. Ids compare as bytes.
+    public func account(id: String) -> Account? {
+        guard let index = table.find(id), table[index].phase != .unopened else { return nil }
+        return table[index].account
+    }
+
+    /// Up to `limit` opened accounts whose ids come after `after` (any string) in byte
+    /// order, ascending, and whether more follow. Mutating: it sorts the accounts opened
+    /// since the last listing into place.
+    public mutating func accounts(after: String?, limit: Int) -> (items: [Account], hasMore: Bool) {
+        mergePendingIDs()
+        let records = table.records
+        var start = 0
+        if let after {
+            // The first id greater than `after`.
+            var high = sortedIDs.count
+            withUTF8Bytes(after) { afterBytes in
+                while start < high {
+                    let middle = (start + high) / 2
+                    let id = records[Int(sortedIDs[middle])].id
+                    if withUTF8Bytes(id, { bytesPrecede(afterBytes, $0) }) {
+                        high = middle
+                    } else {
+                        start = middle + 1
+                    }
+                }
+            }
+        }
+        let end = start + min(max(0, limit), sortedIDs.count - start)
+        let items = sortedIDs[start..<end].map { records[Int($0)].account }
+        return (items, end < sortedIDs.count)
+    }
+
+    /// Sorts the new ids and merges them into the sorted ones: O(k log k + n) for k new.
+    private mutating func mergePendingIDs() {
+        guard !pendingIDs.isEmpty else { return }
+        let records = table.records
+        func precedes(_ a: Int32, _ b: Int32) -> Bool {
+            withUTF8Bytes(records[Int(a)].id) { a in withUTF8Bytes(records[Int(b)].id) { b in bytesPrecede(a, b) } }
+        }
+        // Sorting on the first 16 bytes as integers settles almost every comparison
+        // without touching the strings (a million ids sort in a fraction of the time).
+        var keyed = pendingIDs.map { SortKey(index: $0, id: records[Int($0)].id) }
+        pendingIDs = []
+        keyed.sort { a, b in
+            if a.head != b.head { return a.head < b.head }
+            if a.tail != b.tail { return a.tail < b.tail }
+            return precedes(a.index, b.index)
+        }
+        if sortedIDs.isEmpty {
+            sortedIDs = keyed.map(\.index)
+            return
+        }
+        var merged: [Int32] = []
+        merged.reserveCapacity(sortedIDs.count + keyed.count)
+        var i = 0
+        var j = 0
+        while i < sortedIDs.count && j < keyed.count {
+            if precedes(keyed[j].index, sortedIDs[i]) {
+                merged.append(keyed[j].index)
+                j += 1
+            } else {
+                merged.append(sortedIDs[i])
+                i += 1
+            }
+        }
+        merged.append(contentsOf: sortedIDs[i...])
+        merged.append(contentsOf: keyed[j...].lazy.map(\.index))
+        sortedIDs = merged
+    }
+
+    /// The counters as they stand.
+    public var statistics: ProjectionStatistics {
+        var byReason: [RejectionReason: Int] = [:]
+        for reason in RejectionReason.allCases {
+            byReason[reason] = invalidCounts[reason.counterIndex]
+        }
+        return ProjectionStatistics(
+            accounts: opened,
+            eventsApplied: applied,
+            duplicates: duplicates,
+            invalid: invalidCounts.reduce(0, +),
+            invalidByReason: byReason,
+            parked: parking.count
+        )
+    }
+}
+
+extension Projection: Sendable where Origin: Sendable {}
+
+/// An id's first 16 bytes as two big-endian integers, zero-padded: ids hold no zero
+/// byte, so comparing the integers agrees with byte order up to the 16th byte.
+private struct SortKey {
+    var head: UInt64 = 0
+    var tail: UInt64 = 0
+    var index: Int32
+
+    init(index: Int32, id: String) {
+        self.index = index
+        withUTF8Bytes(id) { bytes in
+            for i in 0..<min(bytes.count, 16) {
+                let shifted = UInt64(bytes[i]) << (56 - 8 * UInt64(i % 8))
+                if i < 8 { head |= shifted } else { tail |= shifted }
+            }
+        }
+    }
+}
+
+extension RejectionReason {
+    /// The position of this reason's counter.
+    fileprivate var counterIndex: Int {
+        switch self {
+        case .malformedJSON: 0
+        case .tooLarge: 1
+        case .unknownType: 2
+        case .invalidField: 3
+        case .accountClosed: 4
+        case .sequenceGap: 5
+        case .amountOutOfRange: 6
+        }
+    }
+}
