@@ -1,0 +1,297 @@
+import AccountHistory
+import AccountMessaging
+import ArgumentParser
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The exit statuses of accountctl, the same for every subcommand.
+enum Exit {
+    /// Everything went as asked.
+    static let ok: Int32 = 0
+    /// Not everything was confirmed, `verify` found a difference, `get` found no such account.
+    static let failed: Int32 = 1
+    /// Bad usage or settings.
+    static let usage: Int32 = 2
+    /// The broker is unreachable, refused the login, or TLS with it failed.
+    static let broker: Int32 = 3
+    /// The service is unreachable or does not answer in time.
+    static let service: Int32 = 4
+
+    static let helpText = """
+        Exit status: 0 success; 1 not everything confirmed, a verify mismatch, or an unknown \
+        account; 2 bad usage or settings; 3 broker unreachable, login refused or TLS failed; \
+        4 service unreachable.
+        """
+}
+
+/// An error for the user: printed on stderr as `accountctl: <message>`, then exit `status`.
+struct CLIError: Error, CustomStringConvertible {
+    var status: Int32
+    var message: String
+
+    init(_ status: Int32, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    var description: String { message }
+}
+
+/// Writes to standard error at once (it is unbuffered in C; this keeps it so).
+func printError(_ text: String) {
+    var line = text
+    line.append("\n")
+    writeAll(fd: 2, Array(line.utf8))
+}
+
+func writeAll(fd: Int32, _ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+            let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// A buffered writer to a file descriptor (stdout, or a file it opened).
+final class OutputFile {
+    private let fd: Int32
+    private let ownsFD: Bool
+    private var buffer: [UInt8] = []
+    let name: String
+
+    /// `-` or nil: standard output.
+    init(path: String?) throws(CLIError) {
+        if let path, path != "-" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw CLIError(Exit.usage, "cannot write '\(path)': \(errnoText())") }
+            self.fd = fd
+            ownsFD = true
+            name = path
+        } else {
+            fd = 1
+            ownsFD = false
+            name = "standard output"
+        }
+        buffer.reserveCapacity(1 << 17)
+    }
+
+    func write(_ bytes: [UInt8]) throws(CLIError) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    func write(byte: UInt8) throws(CLIError) {
+        buffer.append(byte)
+    }
+
+    func flush() throws(CLIError) {
+        var offset = 0
+        let failure: Int32? = buffer.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let written = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                offset += written
+            }
+            return nil
+        }
+        buffer.removeAll(keepingCapacity: true)
+        if let failure {
+            throw CLIError(Exit.failed, "cannot write to \(name): \(String(cString: strerror(failure)))")
+        }
+    }
+
+    func close() throws(CLIError) {
+        try flush()
+        if ownsFD && Glibc.close(fd) != 0 {
+            throw CLIError(Exit.failed, "cannot write to \(name): \(errnoText())")
+        }
+    }
+}
+
+/// Reads lines from a file descriptor in large blocks; lines come without their `\n`
+/// (and without a `\r` before it).
+final class LineReader {
+    private let fd: Int32
+    private let ownsFD: Bool
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEnd = false
+    /// Bytes consumed so far (lines and their terminators).
+    private(set) var bytesRead = 0
+    /// The size of the input when it is a regular file, for progress; nil for a pipe.
+    let totalBytes: Int?
+
+    /// `-`: standard input.
+    init(path: String) throws(CLIError) {
+        if path == "-" {
+            fd = 0
+            ownsFD = false
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CLIError(Exit.usage, "cannot read '\(path)': \(errnoText())") }
+            ownsFD = true
+        }
+        var info = stat()
+        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
+            totalBytes = Int(info.st_size)
+        } else {
+            totalBytes = nil
+        }
+    }
+
+    deinit {
+        if ownsFD { close(fd) }
+    }
+
+    func nextLine() throws(CLIError) -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                var end = newline
+                if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                let line = Array(buffer[start..<end])
+                bytesRead += newline + 1 - start
+                start = newline + 1
+                return line
+            }
+            if atEnd {
+                guard start < buffer.count else { return nil }
+                var end = buffer.count
+                if buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                let line = Array(buffer[start..<end])
+                bytesRead += buffer.count - start
+                start = buffer.count
+                return line
+            }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            let old = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+            let count = buffer.withUnsafeMutableBytes { raw in
+                read(fd, raw.baseAddress! + old, 1 << 16)
+            }
+            if count < 0 {
+                buffer.removeLast(1 << 16)
+                if errno == EINTR { continue }
+                throw CLIError(Exit.failed, "cannot read the input: \(errnoText())")
+            }
+            buffer.removeLast((1 << 16) - count)
+            if count == 0 { atEnd = true }
+        }
+    }
+}
+
+/// Percent-encodes everything but the unreserved characters (RFC 3986), for a path
+/// segment or a query value.
+func percentEncoded(_ text: String) -> String {
+    var out: [UInt8] = []
+    let hex = Array("0123456789ABCDEF".utf8)
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"):
+            out.append(byte)
+        default:
+            out.append(UInt8(ascii: "%"))
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// The three broker object names, as flags or environment variables (CONTRACT §1).
+struct TopologyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Topic exchange to publish to [env: EXCHANGE] (default: accounts)", valueName: "name"))
+    var exchange: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Stream (event log) declared and bound to the exchange with account.# [env: EVENTS_STREAM] (default: accounts.events)",
+            valueName: "name"))
+    var stream: String?
+
+    @Option(
+        name: .customLong("invalid-queue"),
+        help: ArgumentHelp(
+            "Queue for events the service cannot apply, declared with the rest [env: INVALID_QUEUE] (default: accounts.events.invalid)",
+            valueName: "name"))
+    var invalidQueue: String?
+
+    func topology(environment: Environment = .process) -> Topology {
+        Topology(
+            exchange: exchange ?? environment["EXCHANGE"] ?? "accounts",
+            stream: stream ?? environment["EVENTS_STREAM"] ?? "accounts.events",
+            invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? "accounts.events.invalid")
+    }
+}
+
+/// The generator's flags, shared by `publish`, `generate` and `verify` so that the same
+/// flags mean the same history.
+struct GeneratorOptions: ParsableArguments {
+    static let defaultAccounts = 1000
+    static let defaultEvents = 10_000
+
+    @Option(help: ArgumentHelp("Number of accounts N, at least 1 (default: \(defaultAccounts))", valueName: "N"))
+    var accounts: Int?
+
+    @Option(help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
+    var events: Int?
+
+    @Option(help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
+    var seed: UInt64?
+
+    @Option(
+        name: .customLong("close-rate"),
+        help: ArgumentHelp(
+            "Share of the accounts with two or more events that end with AccountClosed, 0...1 (default: 0.05)",
+            valueName: "rate"))
+    var closeRate: Double?
+
+    var anyGiven: Bool { accounts != nil || events != nil || seed != nil || closeRate != nil }
+
+    var resolved: (accounts: Int, events: Int, seed: UInt64, closeRate: Double) {
+        (accounts ?? Self.defaultAccounts, events ?? Self.defaultEvents, seed ?? 1, closeRate ?? 0.05)
+    }
+
+    var generator: HistoryGenerator {
+        let values = resolved
+        return HistoryGenerator(
+            accounts: values.accounts, events: values.events, seed: values.seed, closeRate: values.closeRate)
+    }
+
+    var summary: String {
+        let values = resolved
+        return "--accounts \(values.accounts) --events \(values.events) --seed \(values.seed)"
+            + (closeRate == nil ? "" : " --close-rate \(values.closeRate)")
+    }
+
+    func validate() throws {
+        let values = resolved
+        if let problem = HistoryGenerator.problem(
+            accounts: values.accounts, events: values.events, closeRate: values.closeRate)
+        {
+            throw ValidationError(problem)
+        }
+    }
+}
