@@ -96,7 +96,9 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountProjectionTests", dependencies: ["AccountProjection"], swiftSettings: swiftSettings),
-        .testTarget(name: "AccountHistoryTests", dependencies: ["AccountHistory", "AccountProjection"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AccountHistoryTests", dependencies: ["AccountHistory", "AccountProjection"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "AccountctlTests",
             dependencies: ["accountctl", "AccountHistory", "AccountProjection", "AMQP"],

@@ -57,7 +57,9 @@ public struct AMQPChannel: Sendable {
 
     /// Deletes a queue; returns how many messages it held.
     @discardableResult
-    public func deleteQueue(_ name: String, ifUnused: Bool = false, ifEmpty: Bool = false) async throws(AMQPError)
+    public func deleteQueue(
+        _ name: String, ifUnused: Bool = false, ifEmpty: Bool = false
+    ) async throws(AMQPError)
         -> UInt32
     {
         let id = self.id
@@ -66,12 +68,15 @@ public struct AMQPChannel: Sendable {
         }
     }
 
-    public func bindQueue(_ queue: String, to exchange: String, routingKey: String, arguments: AMQPTable = [:])
+    public func bindQueue(
+        _ queue: String, to exchange: String, routingKey: String, arguments: AMQPTable = [:]
+    )
         async throws(AMQPError)
     {
         let id = self.id
         try await loop.perform { loop throws(AMQPError) in
-            try loop.bindQueue(channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
+            try loop.bindQueue(
+                channel: id, queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments)
         }
     }
 

@@ -105,15 +105,21 @@ final class ConnectionLoop: @unchecked Sendable {
         let socket: OpaquePointer?
         if url.isTLS {
             socket = amqp_ssl_socket_new(state)
-            guard let socket else { throw .tlsFailed(host: url.host, port: url.port, reason: "cannot create a TLS socket") }
+            guard let socket else {
+                throw .tlsFailed(host: url.host, port: url.port, reason: "cannot create a TLS socket")
+            }
             let tls = configuration.tls
-            let caFile = tls.caFile ?? (fileIsReadable(AMQPConfiguration.TLS.systemCABundle) ? AMQPConfiguration.TLS.systemCABundle : nil)
+            let caFile =
+                tls.caFile
+                ?? (fileIsReadable(AMQPConfiguration.TLS.systemCABundle) ? AMQPConfiguration.TLS.systemCABundle : nil)
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
             amqp_ssl_socket_set_verify_hostname(socket, tls.verifyPeer ? 1 : 0)
             if let caFile {
                 let status = amqp_ssl_socket_set_cacert(socket, caFile)
                 if status != AMQP_STATUS_OK.rawValue {
-                    throw .tlsFailed(host: url.host, port: url.port, reason: "cannot load CA file '\(caFile)': \(statusMessage(status))")
+                    throw .tlsFailed(
+                        host: url.host, port: url.port,
+                        reason: "cannot load CA file '\(caFile)': \(statusMessage(status))")
                 }
             }
             if let cert = tls.certFile, let key = tls.keyFile {
@@ -206,7 +212,9 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     /// Runs `operation` on the connection thread and returns its result.
-    func perform<T: Sendable>(_ operation: @escaping @Sendable (ConnectionLoop) throws(AMQPError) -> T) async throws(AMQPError) -> T {
+    func perform<T: Sendable>(
+        _ operation: @escaping @Sendable (ConnectionLoop) throws(AMQPError) -> T
+    ) async throws(AMQPError) -> T {
         let result: Result<T, AMQPError> = await withCheckedContinuation { continuation in
             let accepted = submit { loop in
                 do throws(AMQPError) {
@@ -404,7 +412,9 @@ final class ConnectionLoop: @unchecked Sendable {
         return (properties, body)
     }
 
-    private func nextContentFrame(_ connection: amqp_connection_state_t, channel: UInt16, type: UInt8) throws(AMQPError)
+    private func nextContentFrame(
+        _ connection: amqp_connection_state_t, channel: UInt16, type: UInt8
+    ) throws(AMQPError)
         -> amqp_frame_t
     {
         var frame = amqp_frame_t()
@@ -637,7 +647,9 @@ extension ConnectionLoop {
         try check(amqp_get_rpc_reply(connection), operation: "exchange.delete '\(name)'", channel: channel)
     }
 
-    func bindQueue(channel: UInt16, queue: String, exchange: String, routingKey: String, arguments: AMQPTable)
+    func bindQueue(
+        channel: UInt16, queue: String, exchange: String, routingKey: String, arguments: AMQPTable
+    )
         throws(AMQPError)
     {
         let connection = try requireConnection()

@@ -44,7 +44,8 @@ public struct HistoryGenerator: Sequence, Sendable {
     public static func problem(accounts: Int, events: Int, closeRate: Double = 0.05) -> String? {
         if accounts < 1 { return "the number of accounts must be at least 1 (got \(accounts))" }
         if events < accounts {
-            return "the number of events (\(events)) must be at least the number of accounts (\(accounts)): every account is opened"
+            return
+                "the number of events (\(events)) must be at least the number of accounts (\(accounts)): every account is opened"
         }
         if events > Int(Int32.max) { return "at most \(Int32.max) events" }
         if !(closeRate >= 0 && closeRate <= 1) { return "the close rate must be between 0 and 1" }

@@ -48,7 +48,8 @@ public struct BrokerOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .customLong("amqp-heartbeat"),
-        help: ArgumentHelp("Heartbeat interval in seconds, 0 for none [env: AMQP_HEARTBEAT] (default: 30)", valueName: "seconds"))
+        help: ArgumentHelp(
+            "Heartbeat interval in seconds, 0 for none [env: AMQP_HEARTBEAT] (default: 30)", valueName: "seconds"))
     public var amqpHeartbeat: Int?
 
     @Option(
@@ -62,7 +63,9 @@ public struct BrokerOptions: ParsableArguments, Sendable {
 
     /// The client configuration these settings describe, with the password from
     /// `AMQP_PASSWORD_FILE` when one is named. Errors name the setting and the fix, never the password.
-    public func configuration(connectionName: String, environment: Environment = .process) throws(SettingError)
+    public func configuration(
+        connectionName: String, environment: Environment = .process
+    ) throws(SettingError)
         -> AMQPConfiguration
     {
         let urlText = amqpURL ?? environment["AMQP_URL"] ?? AMQPURL.defaultURL

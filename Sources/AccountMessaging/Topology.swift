@@ -47,7 +47,9 @@ public struct Topology: Sendable, Equatable {
         try await channel.close()
     }
 
-    private func declareQueuePassivelyFirst(on connection: AMQPConnection, name: String, arguments: AMQPTable)
+    private func declareQueuePassivelyFirst(
+        on connection: AMQPConnection, name: String, arguments: AMQPTable
+    )
         async throws(AMQPError)
     {
         // A failed passive declare closes its channel, so it gets one of its own.

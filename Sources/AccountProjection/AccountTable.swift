@@ -44,7 +44,10 @@ struct AccountRecord: Sendable {
     }
 
     static func currencyString(_ packed: UInt32) -> String {
-        let bytes = [UInt8(truncatingIfNeeded: packed >> 16), UInt8(truncatingIfNeeded: packed >> 8), UInt8(truncatingIfNeeded: packed)]
+        let bytes = [
+            UInt8(truncatingIfNeeded: packed >> 16), UInt8(truncatingIfNeeded: packed >> 8),
+            UInt8(truncatingIfNeeded: packed),
+        ]
         return String(decoding: bytes, as: UTF8.self)
     }
 }

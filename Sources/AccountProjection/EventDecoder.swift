@@ -320,7 +320,8 @@ private struct EventParser {
     /// The content checks, in the Go peer's order; fills in what `data` holds.
     private func check(type: EventType?, sequence: Int64, into content: inout Content) -> EventProblem? {
         if let mismatch {
-            return EventProblem(reason: .invalidField, detail: "\(mismatch.member) must not be a JSON \(mismatch.kind.rawValue)")
+            return EventProblem(
+                reason: .invalidField, detail: "\(mismatch.member) must not be a JSON \(mismatch.kind.rawValue)")
         }
         guard let type else {
             return EventProblem(reason: .unknownType, detail: "unknown event type \(quotedTypeName())")
@@ -328,7 +329,8 @@ private struct EventParser {
         guard case .string(let idSpan) = eventId, idSpan.scalars >= 1, idSpan.scalars <= 128 else {
             return EventProblem(reason: .invalidField, detail: "eventId must be a string of 1..128 characters")
         }
-        guard case .string(let timeSpan) = occurredAt, scanner.withDecodedBytes(timeSpan, { RFC3339.isValid($0) }) else {
+        guard case .string(let timeSpan) = occurredAt, scanner.withDecodedBytes(timeSpan, { RFC3339.isValid($0) })
+        else {
             return EventProblem(reason: .invalidField, detail: "occurredAt must be an RFC 3339 timestamp")
         }
         if (type == .accountOpened) != (sequence == 1) {
@@ -345,9 +347,11 @@ private struct EventParser {
         case .accountOpened:
             guard let ownerName = validOwner() else { return ownerProblem }
             guard case .string(let span) = currency,
-                scanner.withDecodedBytes(span, { bytes in
-                    bytes.count == 3 && bytes.allSatisfy { $0 &- UInt8(ascii: "A") < 26 }
-                })
+                scanner.withDecodedBytes(
+                    span,
+                    { bytes in
+                        bytes.count == 3 && bytes.allSatisfy { $0 &- UInt8(ascii: "A") < 26 }
+                    })
             else {
                 return EventProblem(reason: .invalidField, detail: "data.currency must be three letters A-Z")
             }

@@ -185,7 +185,8 @@ extension JSONScanner {
             return .string(string(try scanString()))
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let number = try scanNumber()
-            return .number(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[number.start..<number.end]), as: UTF8.self))
+            return .number(
+                String(decoding: UnsafeRawBufferPointer(rebasing: bytes[number.start..<number.end]), as: UTF8.self))
         default:
             let start = position
             switch try scanLiteral() {

@@ -60,7 +60,9 @@ public struct AccountServiceApplication: Sendable {
         let address = try await server.start()
         logger.info(
             "read API listening on \(address)",
-            metadata: ["replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)"])
+            metadata: [
+                "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
+            ])
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [

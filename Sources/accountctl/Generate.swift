@@ -17,7 +17,8 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var generator: GeneratorOptions
 
-    @Option(help: ArgumentHelp("Write to this file instead of standard output; - for standard output", valueName: "path"))
+    @Option(
+        help: ArgumentHelp("Write to this file instead of standard output; - for standard output", valueName: "path"))
     var out: String?
 
     func run() throws {

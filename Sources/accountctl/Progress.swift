@@ -70,7 +70,8 @@ final class ProgressReporter {
             text = "\r\(bar)\(count)\(percent)  \(Int(rate)) msg/s  \(eta)\u{1B}[K"
             drewBar = true
         case .lines:
-            text = "\(verb): \(count)\(percent), \(Int(rate)) msg/s, \(clock(elapsed)) elapsed\(eta.isEmpty ? "" : ", " + eta)\n"
+            text =
+                "\(verb): \(count)\(percent), \(Int(rate)) msg/s, \(clock(elapsed)) elapsed\(eta.isEmpty ? "" : ", " + eta)\n"
         }
         writeAll(fd: 2, Array(text.utf8))
     }

@@ -41,7 +41,9 @@ struct Publish: AsyncParsableCommand {
             valueName: "path"))
     var file: String?
 
-    @Option(help: ArgumentHelp("At most this many events per second (default: as fast as the broker confirms)", valueName: "events/s"))
+    @Option(
+        help: ArgumentHelp(
+            "At most this many events per second (default: as fast as the broker confirms)", valueName: "events/s"))
     var rate: Double?
 
     @Option(help: ArgumentHelp("Most messages published but not yet confirmed", valueName: "W"))
@@ -59,9 +61,12 @@ struct Publish: AsyncParsableCommand {
 
     func validate() throws {
         if file != nil && generator.anyGiven {
-            throw ValidationError("--file publishes a file as it is: --accounts, --events, --seed and --close-rate do not apply")
+            throw ValidationError(
+                "--file publishes a file as it is: --accounts, --events, --seed and --close-rate do not apply")
         }
-        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a number of events per second above 0") }
+        if let rate, !(rate > 0 && rate.isFinite) {
+            throw ValidationError("--rate must be a number of events per second above 0")
+        }
         if window < 1 { throw ValidationError("--window must be at least 1") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
     }
@@ -80,7 +85,8 @@ struct Publish: AsyncParsableCommand {
         if let file {
             source = .lines(try LineReader(path: file), exchange: topology.exchange)
         } else {
-            source = .generated(generator.generator.makeIterator(), total: generator.resolved.events, exchange: topology.exchange)
+            source = .generated(
+                generator.generator.makeIterator(), total: generator.resolved.events, exchange: topology.exchange)
         }
 
         let connection: AMQPConnection

@@ -112,7 +112,8 @@ struct Health: ParsableCommand {
         let client = HTTPClient(url: try service.serviceURL(), timeout: timeout)
         let response = try client.fetch(ready ? "/ready" : "/health")
         guard response.status == 200 else {
-            throw CLIError(Exit.failed, "\(ready ? "/ready" : "/health") answered \(response.status): \(response.bodyText)")
+            throw CLIError(
+                Exit.failed, "\(ready ? "/ready" : "/health") answered \(response.status): \(response.bodyText)")
         }
         writeAll(fd: 1, response.body + [UInt8(ascii: "\n")])
     }

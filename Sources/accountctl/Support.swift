@@ -258,7 +258,8 @@ struct GeneratorOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
     var events: Int?
 
-    @Option(help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
+    @Option(
+        help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
     var seed: UInt64?
 
     @Option(

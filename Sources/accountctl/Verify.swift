@@ -72,20 +72,27 @@ struct Verify: ParsableCommand {
             guard let page = try? JSONValue.parse(response.body), let items = page["items"]?.arrayValue,
                 let next = page["next"], next.isNull || next.stringValue != nil
             else {
-                throw CLIError(Exit.failed, "GET \(path): not a page {\"items\":[…],\"next\":…}: \(String(response.bodyText.prefix(200)))")
+                throw CLIError(
+                    Exit.failed,
+                    "GET \(path): not a page {\"items\":[…],\"next\":…}: \(String(response.bodyText.prefix(200)))")
             }
             for item in items {
                 guard let account = Account(json: item) else {
                     var text: [UInt8] = []
                     item.write(into: &text)
-                    throw CLIError(Exit.failed, "GET \(path): not an account of eight fields: \(String(decoding: text.prefix(300), as: UTF8.self))")
+                    throw CLIError(
+                        Exit.failed,
+                        "GET \(path): not an account of eight fields: \(String(decoding: text.prefix(300), as: UTF8.self))"
+                    )
                 }
                 served.append(account)
             }
             pages += 1
             guard let nextID = next.stringValue else { break }
             if let after, !bytesPrecede(after, nextID) {
-                throw CLIError(Exit.failed, "GET \(path): next '\(nextID)' does not come after '\(after)': the listing would not end")
+                throw CLIError(
+                    Exit.failed,
+                    "GET \(path): next '\(nextID)' does not come after '\(after)': the listing would not end")
             }
             if items.isEmpty {
                 throw CLIError(Exit.failed, "GET \(path): an empty page with next '\(nextID)'")
@@ -135,7 +142,9 @@ struct Verify: ParsableCommand {
                 + " invalid=\(stats.invalid) parked=\(stats.parked) lastOffset=\(stats.lastOffset) caughtUp=\(stats.caughtUp)"
                 + " replica=\(stats.replica)")
         var statsProblems: [String] = []
-        if stats.accounts != expectedStats.accounts { statsProblems.append("accounts \(stats.accounts), expected \(expectedStats.accounts)") }
+        if stats.accounts != expectedStats.accounts {
+            statsProblems.append("accounts \(stats.accounts), expected \(expectedStats.accounts)")
+        }
         if stats.eventsApplied != expectedStats.eventsApplied {
             statsProblems.append("eventsApplied \(stats.eventsApplied), expected \(expectedStats.eventsApplied)")
         }
@@ -167,10 +176,14 @@ struct Verify: ParsableCommand {
             } catch {
                 client.disconnect()
                 last = error.description
-                if now() >= deadline { throw CLIError(Exit.service, "the service did not answer within \(formatSeconds(timeout)) s: \(last)") }
+                if now() >= deadline {
+                    throw CLIError(
+                        Exit.service, "the service did not answer within \(formatSeconds(timeout)) s: \(last)")
+                }
             }
             if now() >= deadline {
-                throw CLIError(Exit.failed, "the service is not ready after \(formatSeconds(timeout)) s: /ready \(last)")
+                throw CLIError(
+                    Exit.failed, "the service is not ready after \(formatSeconds(timeout)) s: /ready \(last)")
             }
             usleep(250_000)
         }
@@ -178,7 +191,8 @@ struct Verify: ParsableCommand {
 
     /// Polls /stats until every event of the history is accounted for (applied, duplicate,
     /// invalid or parked) and the counters stop moving, or the deadline passes.
-    private func waitUntilSettled(_ client: HTTPClient, deadline: Double, events: Int) throws(CLIError) -> ServiceStats {
+    private func waitUntilSettled(_ client: HTTPClient, deadline: Double, events: Int) throws(CLIError) -> ServiceStats
+    {
         var previous: ServiceStats?
         while true {
             let stats = try readStats(client)
@@ -186,7 +200,9 @@ struct Verify: ParsableCommand {
             if handled >= events, let previous, previous == stats { return stats }
             if now() >= deadline {
                 if handled < events {
-                    printError("accountctl: after \(formatSeconds(timeout)) s the service has handled \(handled) of \(events) events; comparing anyway")
+                    printError(
+                        "accountctl: after \(formatSeconds(timeout)) s the service has handled \(handled) of \(events) events; comparing anyway"
+                    )
                 }
                 return stats
             }
@@ -202,7 +218,8 @@ struct Verify: ParsableCommand {
             let duplicates = value["duplicates"]?.int64Value, let invalid = value["invalid"]?.int64Value,
             let parked = value["parked"]?.int64Value
         else {
-            throw CLIError(Exit.failed, "GET /stats answered \(response.status): \(String(response.bodyText.prefix(300)))")
+            throw CLIError(
+                Exit.failed, "GET /stats answered \(response.status): \(String(response.bodyText.prefix(300)))")
         }
         return ServiceStats(
             accounts: Int(accounts), eventsApplied: Int(applied), duplicates: Int(duplicates), invalid: Int(invalid),

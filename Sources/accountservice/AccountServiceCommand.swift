@@ -60,7 +60,9 @@ struct AccountServiceCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("parked-limit"),
-        help: "Out-of-order events held, over all accounts; past it the oldest goes out as sequence_gap [env: PARKED_LIMIT] (default: 10000)")
+        help:
+            "Out-of-order events held, over all accounts; past it the oldest goes out as sequence_gap [env: PARKED_LIMIT] (default: 10000)"
+    )
     var parkedLimit: Int?
 
     @Option(
@@ -106,7 +108,8 @@ struct AccountServiceCommand: AsyncParsableCommand {
             metadata: [
                 "replica": "\(settings.replicaName)", "broker": "\(settings.consumer.amqp.url)",
                 "stream": "\(settings.consumer.topology.stream)", "exchange": "\(settings.consumer.topology.exchange)",
-                "invalidQueue": "\(settings.consumer.topology.invalidQueue)", "prefetch": "\(settings.consumer.prefetch)",
+                "invalidQueue": "\(settings.consumer.topology.invalidQueue)",
+                "prefetch": "\(settings.consumer.prefetch)",
                 "parkedLimit": "\(settings.parkingLimit)",
             ])
         if settings.consumer.amqp.url.isTLS && !settings.consumer.amqp.tls.verifyPeer {
@@ -126,7 +129,8 @@ struct AccountServiceCommand: AsyncParsableCommand {
         let amqp = try broker.configuration(connectionName: "accountservice", environment: env)
         let topology = Topology(
             exchange: try env.setting(exchange, "EXCHANGE", default: "accounts", parse: nonEmpty, expected: "a name"),
-            stream: try env.setting(eventsStream, "EVENTS_STREAM", default: "accounts.events", parse: nonEmpty, expected: "a name"),
+            stream: try env.setting(
+                eventsStream, "EVENTS_STREAM", default: "accounts.events", parse: nonEmpty, expected: "a name"),
             invalidQueue: try env.setting(
                 invalidQueue, "INVALID_QUEUE", default: "accounts.events.invalid", parse: nonEmpty, expected: "a name"))
         let prefetch = try env.setting(prefetch, "PREFETCH", default: 1000, parse: { Int($0) }, expected: "a number")
@@ -137,14 +141,16 @@ struct AccountServiceCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else {
             throw SettingError(setting: "HTTP_PORT / --http-port", problem: "\(port) is not in 0..65535")
         }
-        let parked = try env.setting(parkedLimit, "PARKED_LIMIT", default: 10_000, parse: { Int($0) }, expected: "a number")
+        let parked = try env.setting(
+            parkedLimit, "PARKED_LIMIT", default: 10_000, parse: { Int($0) }, expected: "a number")
         guard parked >= 0 else {
             throw SettingError(setting: "PARKED_LIMIT / --parked-limit", problem: "\(parked) is negative")
         }
         let stop = try env.setting(
             shutdownTimeout, "SHUTDOWN_TIMEOUT", default: 8, parse: { Double($0) }, expected: "a number of seconds")
         let maxDelay = try env.setting(
-            reconnectMaxDelay, "RECONNECT_MAX_DELAY", default: 10, parse: { Double($0) }, expected: "a number of seconds")
+            reconnectMaxDelay, "RECONNECT_MAX_DELAY", default: 10, parse: { Double($0) },
+            expected: "a number of seconds")
         guard stop > 0, maxDelay > 0 else {
             throw SettingError(setting: "SHUTDOWN_TIMEOUT / RECONNECT_MAX_DELAY", problem: "must be above 0")
         }
@@ -153,9 +159,11 @@ struct AccountServiceCommand: AsyncParsableCommand {
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
         let settings = ServiceSettings(
             consumer: consumer,
-            httpHost: try env.setting(httpHost, "HTTP_HOST", default: "0.0.0.0", parse: nonEmpty, expected: "an address"),
+            httpHost: try env.setting(
+                httpHost, "HTTP_HOST", default: "0.0.0.0", parse: nonEmpty, expected: "an address"),
             httpPort: port,
-            replicaName: try env.setting(replicaName, "REPLICA_NAME", default: hostName(), parse: nonEmpty, expected: "a name"),
+            replicaName: try env.setting(
+                replicaName, "REPLICA_NAME", default: hostName(), parse: nonEmpty, expected: "a name"),
             parkingLimit: parked)
         return (settings, stop)
     }

@@ -12,7 +12,11 @@ struct AMQPBrokerTests {
         let channel = try await connection.openChannel()
         let stream = TestBroker.uniqueName("test.stream")
         try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
-        defer { Task { _ = try? await channel.deleteQueue(stream); await connection.close() } }
+        defer {
+            Task {
+                _ = try? await channel.deleteQueue(stream); await connection.close()
+            }
+        }
 
         try await channel.enablePublisherConfirms()
         let messages = (0..<10_000).map { i in
@@ -62,7 +66,9 @@ struct AMQPBrokerTests {
             for batch in 0..<8 {
                 group.addTask {
                     try await channel.publish(
-                        (0..<500).map { AMQPMessage(exchange: "", routingKey: queue, body: self.body(batch * 500 + $0)) })
+                        (0..<500).map {
+                            AMQPMessage(exchange: "", routingKey: queue, body: self.body(batch * 500 + $0))
+                        })
                 }
             }
             var all: [PublishOutcome] = []
@@ -81,9 +87,14 @@ struct AMQPBrokerTests {
         let channel = try await connection.openChannel()
         let stream = TestBroker.uniqueName("test.offset")
         try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
-        defer { Task { _ = try? await channel.deleteQueue(stream); await connection.close() } }
+        defer {
+            Task {
+                _ = try? await channel.deleteQueue(stream); await connection.close()
+            }
+        }
         try await channel.enablePublisherConfirms()
-        let outcomes = try await channel.publish((0..<100).map { AMQPMessage(exchange: "", routingKey: stream, body: body($0)) })
+        let outcomes = try await channel.publish(
+            (0..<100).map { AMQPMessage(exchange: "", routingKey: stream, body: body($0)) })
         #expect(outcomes.allSatisfy { $0 == .confirmed })
 
         try await channel.qos(prefetchCount: 10)
@@ -148,7 +159,9 @@ struct AMQPBrokerTests {
         await #expect {
             try await channel.declareQueue(queue, durable: true)
         } throws: { error in
-            if case .channelClosed(406, let reply) = error as? AMQPError { return reply.contains("PRECONDITION_FAILED") }
+            if case .channelClosed(406, let reply) = error as? AMQPError {
+                return reply.contains("PRECONDITION_FAILED")
+            }
             return false
         }
         let other = try await connection.openChannel()

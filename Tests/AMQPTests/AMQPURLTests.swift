@@ -16,15 +16,17 @@ struct AMQPURLTests {
         #expect(!url.isTLS)
     }
 
-    @Test("defaults: port by scheme, guest credentials, default vhost", arguments: [
-        ("amqp://broker", "broker", 5672, "/"),
-        ("amqp://broker/", "broker", 5672, "/"),
-        ("amqps://broker", "broker", 5671, "/"),
-        ("AMQP://broker:1234/prod", "broker", 1234, "prod"),
-        ("amqp://", "localhost", 5672, "/"),
-        ("amqp://[::1]:5673/v", "::1", 5673, "v"),
-        ("amqp://[fe80::1]/", "fe80::1", 5672, "/"),
-    ])
+    @Test(
+        "defaults: port by scheme, guest credentials, default vhost",
+        arguments: [
+            ("amqp://broker", "broker", 5672, "/"),
+            ("amqp://broker/", "broker", 5672, "/"),
+            ("amqps://broker", "broker", 5671, "/"),
+            ("AMQP://broker:1234/prod", "broker", 1234, "prod"),
+            ("amqp://", "localhost", 5672, "/"),
+            ("amqp://[::1]:5673/v", "::1", 5673, "v"),
+            ("amqp://[fe80::1]/", "fe80::1", 5672, "/"),
+        ])
     func defaults(text: String, host: String, port: Int, vhost: String) throws {
         let url = try AMQPURL(parsing: text)
         #expect(url.host == host)
@@ -60,19 +62,21 @@ struct AMQPURLTests {
         #expect(configuration.connectTimeout == .milliseconds(2500))
     }
 
-    @Test("bad URLs give a clear error each", arguments: [
-        ("http://host/", "scheme 'http'"),
-        ("host:5672", "must start with amqp://"),
-        ("amqp://host:99999/", "port '99999'"),
-        ("amqp://host:abc/", "port 'abc'"),
-        ("amqp://host/a/b", "percent-encode it as %2f"),
-        ("amqp://u:p%zz@host/", "password has a '%'"),
-        ("amqp://u%4@host/", "user name has a '%'"),
-        ("amqp://host/%ff", "not valid UTF-8"),
-        ("amqp://[::1/", "closing ']'"),
-        ("amqp://h/?heartbeat=-1", "heartbeat '-1'"),
-        ("amqp://h/?connection_timeout=0", "connection_timeout '0'"),
-    ])
+    @Test(
+        "bad URLs give a clear error each",
+        arguments: [
+            ("http://host/", "scheme 'http'"),
+            ("host:5672", "must start with amqp://"),
+            ("amqp://host:99999/", "port '99999'"),
+            ("amqp://host:abc/", "port 'abc'"),
+            ("amqp://host/a/b", "percent-encode it as %2f"),
+            ("amqp://u:p%zz@host/", "password has a '%'"),
+            ("amqp://u%4@host/", "user name has a '%'"),
+            ("amqp://host/%ff", "not valid UTF-8"),
+            ("amqp://[::1/", "closing ']'"),
+            ("amqp://h/?heartbeat=-1", "heartbeat '-1'"),
+            ("amqp://h/?connection_timeout=0", "connection_timeout '0'"),
+        ])
     func badURLs(text: String, expected: String) {
         #expect {
             _ = try AMQPURL(parsing: text)
@@ -104,7 +108,10 @@ struct AMQPConfigurationTests {
     func missingTLSFiles() throws {
         var configuration = AMQPConfiguration(url: try AMQPURL(parsing: "amqps://broker/"))
         configuration.tls = .init(caFile: "/nonexistent/ca.pem")
-        #expect(throws: AMQPError.invalidConfiguration(reason: "TLS CA file '/nonexistent/ca.pem' does not exist or is not readable")) {
+        #expect(
+            throws: AMQPError.invalidConfiguration(
+                reason: "TLS CA file '/nonexistent/ca.pem' does not exist or is not readable")
+        ) {
             try configuration.validate()
         }
     }

@@ -22,7 +22,9 @@ struct HistoryGeneratorTests {
         let a = Array(HistoryGenerator(accounts: 200, events: 5000, seed: 7))
         let b = Array(HistoryGenerator(accounts: 200, events: 5000, seed: 7))
         #expect(a == b)
-        #expect(digest(HistoryGenerator(accounts: 200, events: 5000, seed: 7)) == digest(HistoryGenerator(accounts: 200, events: 5000, seed: 7)))
+        #expect(
+            digest(HistoryGenerator(accounts: 200, events: 5000, seed: 7))
+                == digest(HistoryGenerator(accounts: 200, events: 5000, seed: 7)))
     }
 
     @Test("a different seed gives a different history")
@@ -144,7 +146,9 @@ struct HistoryGeneratorTests {
         #expect((accounts * 2 / 100...accounts * 9 / 100).contains(closed), "\(closed) closed")
     }
 
-    @Test("the mix: deposits 55 %, withdrawals 35 %, renames 10 %; non-ASCII owners, a quoted nickname, rare large amounts")
+    @Test(
+        "the mix: deposits 55 %, withdrawals 35 %, renames 10 %; non-ASCII owners, a quoted nickname, rare large amounts"
+    )
     func mix() {
         var counts: [EventType: Int] = [:]
         var nonASCII = false
@@ -162,7 +166,8 @@ struct HistoryGeneratorTests {
                 large += 1
             }
         }
-        let changes = Double((counts[.moneyDeposited] ?? 0) + (counts[.moneyWithdrawn] ?? 0) + (counts[.accountRenamed] ?? 0))
+        let changes = Double(
+            (counts[.moneyDeposited] ?? 0) + (counts[.moneyWithdrawn] ?? 0) + (counts[.accountRenamed] ?? 0))
         #expect(counts[.accountOpened] == 1000)
         #expect(abs(Double(counts[.moneyDeposited] ?? 0) / changes - 0.55) < 0.02)
         #expect(abs(Double(counts[.moneyWithdrawn] ?? 0) / changes - 0.35) < 0.02)
@@ -174,7 +179,9 @@ struct HistoryGeneratorTests {
 
     @Test("close rate 0 closes nothing, 1 closes every account with two or more events")
     func closeRate() {
-        let none = HistoryGenerator(accounts: 100, events: 1000, seed: 1, closeRate: 0).filter { $0.type == .accountClosed }
+        let none = HistoryGenerator(accounts: 100, events: 1000, seed: 1, closeRate: 0).filter {
+            $0.type == .accountClosed
+        }
         #expect(none.isEmpty)
         var perAccount: [String: Int] = [:]
         var closes = 0

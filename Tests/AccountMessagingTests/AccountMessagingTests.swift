@@ -11,7 +11,8 @@ import Testing
 struct BrokerOptionsTests {
     @Test("defaults: the contract's URL, heartbeat 30 s, TLS verification on")
     func defaults() throws {
-        let configuration = try BrokerOptions.parse([]).configuration(connectionName: "t", environment: Environment([:]))
+        let configuration = try BrokerOptions.parse([]).configuration(
+            connectionName: "t", environment: Environment([:]))
         #expect(configuration.url == (try AMQPURL(parsing: AMQPURL.defaultURL)))
         #expect(configuration.heartbeat == 30)
         #expect(configuration.tls.verifyPeer)
@@ -78,9 +79,11 @@ struct BrokerOptionsTests {
         }
     }
 
-    @Test("every variable has a kebab-case flag", arguments: [
-        ("EVENTS_STREAM", "events-stream"), ("HTTP_PORT", "http-port"), ("AMQP_TLS_CA_FILE", "amqp-tls-ca-file"),
-    ])
+    @Test(
+        "every variable has a kebab-case flag",
+        arguments: [
+            ("EVENTS_STREAM", "events-stream"), ("HTTP_PORT", "http-port"), ("AMQP_TLS_CA_FILE", "amqp-tls-ca-file"),
+        ])
     func flagNames(variable: String, flag: String) {
         #expect(Environment.flagName(variable) == flag)
     }
@@ -96,11 +99,13 @@ struct BrokerOptionsTests {
 
 @Suite("Event messages on the wire")
 struct EventMessageTests {
-    @Test("routing keys by event type, account.unknown otherwise", arguments: [
-        ("AccountOpened", "account.opened"), ("MoneyDeposited", "account.deposited"),
-        ("MoneyWithdrawn", "account.withdrawn"), ("AccountRenamed", "account.renamed"),
-        ("AccountClosed", "account.closed"), ("Nonsense", "account.unknown"),
-    ])
+    @Test(
+        "routing keys by event type, account.unknown otherwise",
+        arguments: [
+            ("AccountOpened", "account.opened"), ("MoneyDeposited", "account.deposited"),
+            ("MoneyWithdrawn", "account.withdrawn"), ("AccountRenamed", "account.renamed"),
+            ("AccountClosed", "account.closed"), ("Nonsense", "account.unknown"),
+        ])
     func routingKeys(type: String, key: String) {
         #expect(EventMessage.routingKey(forType: type) == key)
     }
@@ -120,15 +125,17 @@ struct EventMessageTests {
         #expect(message.properties.timestamp == 1_795_532_400)
     }
 
-    @Test("RFC 3339 to Unix seconds", arguments: [
-        ("1970-01-01T00:00:00Z", UInt64?.some(0)),
-        ("2000-03-01T00:00:00Z", 951_868_800),
-        ("2026-11-24T15:00:00+01:00", 1_795_528_800),
-        ("2026-11-24t15:00:00.999z", 1_795_532_400),
-        ("1969-12-31T23:59:59Z", nil),
-        ("2026-13-01T00:00:00Z", nil),
-        ("not a date", nil),
-    ])
+    @Test(
+        "RFC 3339 to Unix seconds",
+        arguments: [
+            ("1970-01-01T00:00:00Z", UInt64?.some(0)),
+            ("2000-03-01T00:00:00Z", 951_868_800),
+            ("2026-11-24T15:00:00+01:00", 1_795_528_800),
+            ("2026-11-24t15:00:00.999z", 1_795_532_400),
+            ("1969-12-31T23:59:59Z", nil),
+            ("2026-13-01T00:00:00Z", nil),
+            ("not a date", nil),
+        ])
     func unixSeconds(text: String, seconds: UInt64?) {
         #expect(EventMessage.unixSeconds(rfc3339: text) == seconds)
     }

@@ -41,20 +41,35 @@ enum Body {
         )
     }
 
-    static func deposited(_ id: String = "acc-1", sequence: Int64, amount: Int64, at time: String = "2026-11-24T15:00:01.000Z") -> [UInt8] {
-        event(type: "\"MoneyDeposited\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time), data: "{\"amount\":\(amount)}")
+    static func deposited(
+        _ id: String = "acc-1", sequence: Int64, amount: Int64, at time: String = "2026-11-24T15:00:01.000Z"
+    ) -> [UInt8] {
+        event(
+            type: "\"MoneyDeposited\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time),
+            data: "{\"amount\":\(amount)}")
     }
 
-    static func withdrawn(_ id: String = "acc-1", sequence: Int64, amount: Int64, at time: String = "2026-11-24T15:00:02.000Z") -> [UInt8] {
-        event(type: "\"MoneyWithdrawn\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time), data: "{\"amount\":\(amount)}")
+    static func withdrawn(
+        _ id: String = "acc-1", sequence: Int64, amount: Int64, at time: String = "2026-11-24T15:00:02.000Z"
+    ) -> [UInt8] {
+        event(
+            type: "\"MoneyWithdrawn\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time),
+            data: "{\"amount\":\(amount)}")
     }
 
-    static func renamed(_ id: String = "acc-1", sequence: Int64, owner: String, at time: String = "2026-11-24T15:00:03.000Z") -> [UInt8] {
-        event(type: "\"AccountRenamed\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time), data: "{\"owner\":\(quoted(owner))}")
+    static func renamed(
+        _ id: String = "acc-1", sequence: Int64, owner: String, at time: String = "2026-11-24T15:00:03.000Z"
+    ) -> [UInt8] {
+        event(
+            type: "\"AccountRenamed\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time),
+            data: "{\"owner\":\(quoted(owner))}")
     }
 
-    static func closed(_ id: String = "acc-1", sequence: Int64, at time: String = "2026-11-24T15:00:04.000Z") -> [UInt8] {
-        event(type: "\"AccountClosed\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time), data: "{}")
+    static func closed(_ id: String = "acc-1", sequence: Int64, at time: String = "2026-11-24T15:00:04.000Z") -> [UInt8]
+    {
+        event(
+            type: "\"AccountClosed\"", accountId: quoted(id), sequence: "\(sequence)", occurredAt: quoted(time),
+            data: "{}")
     }
 
     /// A JSON string literal, escaped by the module's own writer.

@@ -24,7 +24,10 @@ struct GeneratedHistory {
     var bodies: [[UInt8]] = []
     var expected: [String: Account] = [:]
 
-    static let owners = ["Ada Lovelace", "Björn Dvořák", "Yūko Øster", "\"Ziggy\" Stardust", "😀 Emoji", "Back\\slash", "Tab\tName", "中文名字"]
+    static let owners = [
+        "Ada Lovelace", "Björn Dvořák", "Yūko Øster", "\"Ziggy\" Stardust", "😀 Emoji", "Back\\slash", "Tab\tName",
+        "中文名字",
+    ]
 
     init(seed: UInt64) {
         var random = SplitMix64(seed: seed)
@@ -38,7 +41,8 @@ struct GeneratedHistory {
                 let currency = ["EUR", "USD", "JPY"].randomElement(using: &random)!
                 bodies.append(Body.opened(id, owner: owner, currency: currency, at: time))
                 expected[id] = Account(
-                    id: id, owner: owner, currency: currency, balance: 0, status: .open, version: 1, openedAt: time, updatedAt: time)
+                    id: id, owner: owner, currency: currency, balance: 0, status: .open, version: 1, openedAt: time,
+                    updatedAt: time)
                 continue
             }
             guard account.status == .open else { continue }  // nothing follows a close
@@ -74,7 +78,8 @@ struct GeneratedHistory {
         }
         let milliseconds = step * 250
         let seconds = milliseconds / 1000
-        return "2026-11-24T15:\(padded(seconds / 60 % 60, 2)):\(padded(seconds % 60, 2)).\(padded(milliseconds % 1000, 3))Z"
+        return
+            "2026-11-24T15:\(padded(seconds / 60 % 60, 2)):\(padded(seconds % 60, 2)).\(padded(milliseconds % 1000, 3))Z"
     }
 }
 

@@ -26,7 +26,8 @@ struct EventDecoderTests {
     }
 
     @Test func decodesAnOpeningWithOwnerAndCurrency() throws {
-        let event = try #require(EventDecoder.decode(Body.opened("acc-7", owner: "Björn Dvořák", currency: "NOK")).event)
+        let event = try #require(
+            EventDecoder.decode(Body.opened("acc-7", owner: "Björn Dvořák", currency: "NOK")).event)
         #expect(event.type == .accountOpened)
         #expect(event.owner == "Björn Dvořák")
         #expect(event.currency == "NOK")
@@ -78,7 +79,9 @@ struct EventDecoderTests {
     @Test func aBodyOf65537BytesIsTooLarge() {
         let body = Self.padded(to: 65_537)
         #expect(body.count == 65_537)
-        #expect(EventDecoder.decode(body) == .failure(EventProblem(reason: .tooLarge, detail: "body is 65537 bytes; the limit is 65536")))
+        #expect(
+            EventDecoder.decode(body)
+                == .failure(EventProblem(reason: .tooLarge, detail: "body is 65537 bytes; the limit is 65536")))
     }
 
     @Test func theSizeBoundIsCheckedBeforeAnythingElse() {
@@ -112,7 +115,9 @@ struct EventDecoderTests {
         let body = Body.event(data: "{\"amount\":1250,\"n\":[true,false,null,-1.5e+3,{\"k\":\"\\u00e9\"}]}")
         #expect(EventDecoder.decode(body).event?.problem == nil)
         for length in 0..<body.count {
-            #expect(EventDecoder.decode(Array(body[0..<length])).failureReason == .malformedJSON, "prefix of \(length) bytes")
+            #expect(
+                EventDecoder.decode(Array(body[0..<length])).failureReason == .malformedJSON,
+                "prefix of \(length) bytes")
         }
     }
 
@@ -205,7 +210,8 @@ struct EventDecoderTests {
         #expect(
             result
                 == .failure(
-                    EventProblem(reason: .invalidField, detail: "accountId must be 1..64 characters of A-Z a-z 0-9 . _ : -")
+                    EventProblem(
+                        reason: .invalidField, detail: "accountId must be 1..64 characters of A-Z a-z 0-9 . _ : -")
                 ))
     }
 
@@ -221,7 +227,8 @@ struct EventDecoderTests {
     ])
     func invalidSequencesTakeNoPlace(sequence: String?) {
         let result = EventDecoder.decode(Body.event(sequence: sequence))
-        #expect(result == .failure(EventProblem(reason: .invalidField, detail: "sequence must be an integer in 1..2^53-1")))
+        #expect(
+            result == .failure(EventProblem(reason: .invalidField, detail: "sequence must be an integer in 1..2^53-1")))
     }
 
     @Test func theAccountIdIsCheckedBeforeTheSequence() {
@@ -242,10 +249,15 @@ struct EventDecoderTests {
     @Test(arguments: ["12.5", "1e3", "1E+2", "\"12\"", "1e400", "1.0", "true", "null", "[]", "{}", nil])
     func anAmountThatIsNotAnIntegerLiteralIsInvalidField(amount: String?) {
         let data = amount.map { "{\"amount\":\($0)}" } ?? "{}"
-        #expect(Self.problem(Body.event(data: data)) == EventProblem(reason: .invalidField, detail: "data.amount must be an integer"))
+        #expect(
+            Self.problem(Body.event(data: data))
+                == EventProblem(reason: .invalidField, detail: "data.amount must be an integer"))
     }
 
-    @Test(arguments: ["0", "-0", "-5", "1000000000000001", "9223372036854775807", "9223372036854775808", "99999999999999999999", "-9223372036854775809"])
+    @Test(arguments: [
+        "0", "-0", "-5", "1000000000000001", "9223372036854775807", "9223372036854775808", "99999999999999999999",
+        "-9223372036854775809",
+    ])
     func anIntegerAmountOutsideTheRangeIsOutOfRange(amount: String) {
         #expect(
             Self.problem(Body.event(data: "{\"amount\":\(amount)}"))
@@ -316,7 +328,9 @@ struct EventDecoderTests {
         let astral = "😀"  // one scalar, written as an escaped surrogate pair below
         let escapedPair = "\\ud83d\\ude00"
         let owner200 = "\"" + String(repeating: escapedPair, count: 100) + String(repeating: "ü", count: 100) + "\""
-        let event = EventDecoder.decode(Body.event(type: "\"AccountRenamed\"", sequence: "2", data: "{\"owner\":\(owner200)}")).event
+        let event = EventDecoder.decode(
+            Body.event(type: "\"AccountRenamed\"", sequence: "2", data: "{\"owner\":\(owner200)}")
+        ).event
         #expect(event?.problem == nil)
         #expect(event?.owner == String(repeating: astral, count: 100) + String(repeating: "ü", count: 100))
         #expect(event?.owner.unicodeScalars.count == 200)
@@ -328,7 +342,8 @@ struct EventDecoderTests {
 
     @Test func escapedOwnersAreDecoded() throws {
         let data = #"{"owner":"\"Ziggy\" Stardust \\ \/ \u00e9\u4e2d \ud83d\ude00 \b\f\n\r\t","currency":"EUR"}"#
-        let event = try #require(EventDecoder.decode(Body.event(type: "\"AccountOpened\"", sequence: "1", data: data)).event)
+        let event = try #require(
+            EventDecoder.decode(Body.event(type: "\"AccountOpened\"", sequence: "1", data: data)).event)
         #expect(event.problem == nil)
         #expect(event.owner == "\"Ziggy\" Stardust \\ / é中 😀 \u{08}\u{0C}\n\r\t")
     }
@@ -344,7 +359,9 @@ struct EventDecoderTests {
     @Test(arguments: ["\"EUR\"", "\"JPY\"", "\"E\\u0055R\""])
     func validCurrencies(currency: String) {
         let data = "{\"owner\":\"Ada\",\"currency\":\(currency)}"
-        #expect(EventDecoder.decode(Body.event(type: "\"AccountOpened\"", sequence: "1", data: data)).event?.currency.count == 3)
+        #expect(
+            EventDecoder.decode(Body.event(type: "\"AccountOpened\"", sequence: "1", data: data)).event?.currency.count
+                == 3)
         #expect(Self.problem(Body.event(type: "\"AccountOpened\"", sequence: "1", data: data)) == nil)
     }
 
@@ -374,7 +391,9 @@ struct EventDecoderTests {
     // MARK: Order of the checks (the Go peer's)
 
     @Test func unknownTypeComesBeforeOtherFieldFaults() {
-        #expect(Self.problem(Body.event(eventId: "\"\"", type: "\"Bogus\"", occurredAt: "\"x\"", data: nil))?.reason == .unknownType)
+        #expect(
+            Self.problem(Body.event(eventId: "\"\"", type: "\"Bogus\"", occurredAt: "\"x\"", data: nil))?.reason
+                == .unknownType)
     }
 
     @Test func eventIdComesBeforeTheTimestamp() {
@@ -382,26 +401,38 @@ struct EventDecoderTests {
     }
 
     @Test func theTimestampComesBeforeTheOpeningRule() {
-        #expect(Self.problem(Body.event(type: "\"AccountOpened\"", sequence: "2", occurredAt: "\"x\""))?.detail.hasPrefix("occurredAt") == true)
+        #expect(
+            Self.problem(Body.event(type: "\"AccountOpened\"", sequence: "2", occurredAt: "\"x\""))?.detail.hasPrefix(
+                "occurredAt") == true)
     }
 
     @Test func theOpeningRuleComesBeforeData() {
         let detail = "sequence 1 is AccountOpened, and AccountOpened is sequence 1"
-        #expect(Self.problem(Body.event(type: "\"AccountOpened\"", sequence: "2", data: "{}")) == EventProblem(reason: .invalidField, detail: detail))
-        #expect(Self.problem(Body.event(type: "\"MoneyDeposited\"", sequence: "1", data: "{\"amount\":0}")) == EventProblem(reason: .invalidField, detail: detail))
-        #expect(Self.problem(Body.event(type: "\"AccountClosed\"", sequence: "1")) == EventProblem(reason: .invalidField, detail: detail))
+        #expect(
+            Self.problem(Body.event(type: "\"AccountOpened\"", sequence: "2", data: "{}"))
+                == EventProblem(reason: .invalidField, detail: detail))
+        #expect(
+            Self.problem(Body.event(type: "\"MoneyDeposited\"", sequence: "1", data: "{\"amount\":0}"))
+                == EventProblem(reason: .invalidField, detail: detail))
+        #expect(
+            Self.problem(Body.event(type: "\"AccountClosed\"", sequence: "1"))
+                == EventProblem(reason: .invalidField, detail: detail))
     }
 
     @Test func aKnownMemberOfTheWrongJSONTypeComesFirstAsInTheGoPeer() {
         #expect(
             Self.problem(Body.event(eventId: "5", type: "\"Bogus\""))
                 == EventProblem(reason: .invalidField, detail: "eventId must not be a JSON number"))
-        #expect(Self.problem(Body.event(type: "42")) == EventProblem(reason: .invalidField, detail: "type must not be a JSON number"))
+        #expect(
+            Self.problem(Body.event(type: "42"))
+                == EventProblem(reason: .invalidField, detail: "type must not be a JSON number"))
         // The first one in the text is reported, as Go's decoder keeps its first error.
         #expect(
             Self.problem(Body.event(eventId: "[1]", type: "42"))
                 == EventProblem(reason: .invalidField, detail: "eventId must not be a JSON array"))
-        #expect(Self.problem(Body.event(occurredAt: "[]")) == EventProblem(reason: .invalidField, detail: "occurredAt must not be a JSON array"))
+        #expect(
+            Self.problem(Body.event(occurredAt: "[]"))
+                == EventProblem(reason: .invalidField, detail: "occurredAt must not be a JSON array"))
         #expect(
             Self.problem(Body.event(data: "{\"amount\":5,\"owner\":true}"))
                 == EventProblem(reason: .invalidField, detail: "data.owner must not be a JSON bool"))
@@ -414,7 +445,8 @@ struct EventDecoderTests {
 
     @Test(arguments: [nil, "null", "{}", "{\"note\":[1,2]}"])
     func aCloseAcceptsDataAbsentNullOrAnObject(data: String?) throws {
-        let event = try #require(EventDecoder.decode(Body.event(type: "\"AccountClosed\"", sequence: "6", data: data)).event)
+        let event = try #require(
+            EventDecoder.decode(Body.event(type: "\"AccountClosed\"", sequence: "6", data: data)).event)
         #expect(event.problem == nil)
     }
 
@@ -461,7 +493,8 @@ struct EventDecoderTests {
     }
 
     @Test func theLastDuplicateKeyWins() throws {
-        let body = Body.event(sequence: "7", data: "{\"amount\":1,\"amount\":2}", extra: "\"sequence\":3,\"accountId\":\"acc-9\"")
+        let body = Body.event(
+            sequence: "7", data: "{\"amount\":1,\"amount\":2}", extra: "\"sequence\":3,\"accountId\":\"acc-9\"")
         let event = try #require(EventDecoder.decode(body).event)
         #expect(event.sequence == 3 && event.accountId == "acc-9" && event.amount == 2)
     }
@@ -476,12 +509,14 @@ struct EventDecoderTests {
 
     @Test func aLaterValidValueDoesNotHideAnEarlierBadOne() throws {
         // `sequence` last wins: an invalid last copy fails the body even after a valid one.
-        #expect(EventDecoder.decode(Body.event(sequence: "2", extra: "\"sequence\":\"2\"")).failureReason == .invalidField)
+        #expect(
+            EventDecoder.decode(Body.event(sequence: "2", extra: "\"sequence\":\"2\"")).failureReason == .invalidField)
     }
 
     @Test func escapedMemberNamesAreRecognized() throws {
         let body = Array(
-            #"{"event\u0049d":"e","\u0074ype":"AccountClosed","accountId":"a","sequence":4,"occurredAt":"2026-01-01T00:00:00Z"}"#.utf8)
+            #"{"event\u0049d":"e","\u0074ype":"AccountClosed","accountId":"a","sequence":4,"occurredAt":"2026-01-01T00:00:00Z"}"#
+                .utf8)
         let event = try #require(EventDecoder.decode(body).event)
         #expect(event.eventId == "e" && event.type == .accountClosed && event.problem == nil)
     }

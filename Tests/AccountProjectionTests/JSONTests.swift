@@ -42,7 +42,8 @@ struct JSONTests {
         #expect(
             String(decoding: buffer, as: UTF8.self)
                 == #"{"id":"acc-000042","owner":"Ada \"The Countess\" Lovelace\n😀","currency":"EUR","balance":-750,"#
-                + #""status":"closed","version":3,"openedAt":"2026-11-24T15:00:00.000Z","updatedAt":"2026-11-24T15:07:10.250Z"}"#)
+                + #""status":"closed","version":3,"openedAt":"2026-11-24T15:00:00.000Z","updatedAt":"2026-11-24T15:07:10.250Z"}"#
+        )
         var open = Self.account
         open.status = .open
         buffer.removeAll()
@@ -84,7 +85,8 @@ struct JSONTests {
     }
 
     @Test func aWellFormedAccountObjectIsRead() throws {
-        let text = #"{"updatedAt":"u","id":"a","owner":"o","currency":"EUR","balance":-9223372036854775808,"status":"open","version":9007199254740991,"openedAt":"t"}"#
+        let text =
+            #"{"updatedAt":"u","id":"a","owner":"o","currency":"EUR","balance":-9223372036854775808,"status":"open","version":9007199254740991,"openedAt":"t"}"#
         let account = try #require(Account(json: try JSONValue.parse(text)))
         #expect(
             account
@@ -122,9 +124,10 @@ struct JSONTests {
         #expect(try JSONValue.parse(buffer) == value)
     }
 
-    @Test(arguments: [
-        ("12", Int64(12)), ("-9223372036854775808", Int64.min), ("9223372036854775807", Int64.max), ("0", 0),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("12", Int64(12)), ("-9223372036854775808", Int64.min), ("9223372036854775807", Int64.max), ("0", 0),
+        ] as [(String, Int64)])
     func int64ValueReadsIntegerLiterals(literal: String, value: Int64) throws {
         #expect(try JSONValue.parse(literal).int64Value == value)
     }
@@ -144,7 +147,9 @@ struct JSONTests {
     }
 
     @Test func nestingIsBounded() throws {
-        let ok = String(repeating: "[", count: JSONValue.maximumDepth) + String(repeating: "]", count: JSONValue.maximumDepth)
+        let ok =
+            String(repeating: "[", count: JSONValue.maximumDepth)
+            + String(repeating: "]", count: JSONValue.maximumDepth)
         #expect(throws: Never.self) { try JSONValue.parse(ok) }
         let deep = "[" + ok + "]"
         let error = #expect(throws: JSONParseError.self) { try JSONValue.parse(deep) }

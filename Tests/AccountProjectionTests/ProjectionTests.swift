@@ -1,5 +1,6 @@
-@testable import AccountProjection
 import Testing
+
+@testable import AccountProjection
 
 /// A projection fed bodies one at a time; each event's origin is its delivery number.
 struct Feed {
@@ -25,10 +26,12 @@ struct Feed {
 struct ProjectionTests {
     @Test func aHistoryAppliedInOrderGivesTheAccount() throws {
         var feed = Feed()
-        #expect(feed.send(Body.opened("acc-1", owner: "Ada", currency: "EUR", at: "2026-11-24T15:00:00.000Z")) == .applied)
+        #expect(
+            feed.send(Body.opened("acc-1", owner: "Ada", currency: "EUR", at: "2026-11-24T15:00:00.000Z")) == .applied)
         #expect(feed.send(Body.deposited("acc-1", sequence: 2, amount: 1000, at: "2026-11-24T15:00:01Z")) == .applied)
         #expect(feed.send(Body.withdrawn("acc-1", sequence: 3, amount: 1250, at: "2026-11-24T15:00:02Z")) == .applied)
-        #expect(feed.send(Body.renamed("acc-1", sequence: 4, owner: "Ada King", at: "2026-11-24T15:00:03Z")) == .applied)
+        #expect(
+            feed.send(Body.renamed("acc-1", sequence: 4, owner: "Ada King", at: "2026-11-24T15:00:03Z")) == .applied)
         let account = try #require(feed.projection.account(id: "acc-1"))
         #expect(
             account
@@ -68,7 +71,8 @@ struct ProjectionTests {
         feed.send(Body.opened())
         feed.send(Body.deposited(sequence: 2, amount: 100))
         #expect(feed.send(Body.event(type: "\"Bogus\"", sequence: "2", data: "{\"amount\":-1}")) == .duplicate)
-        #expect(feed.send(Body.event(type: "\"AccountOpened\"", sequence: "1", occurredAt: "\"yesterday\"")) == .duplicate)
+        #expect(
+            feed.send(Body.event(type: "\"AccountOpened\"", sequence: "1", occurredAt: "\"yesterday\"")) == .duplicate)
         #expect(feed.rejected.isEmpty)
         #expect(feed.projection.statistics.duplicates == 2)
     }
@@ -170,7 +174,9 @@ struct ProjectionTests {
     @Test func anInvalidEventMovesTheVersionButNotUpdatedAt() throws {
         var feed = Feed()
         feed.send(Body.opened(at: "2026-11-24T15:00:00Z"))
-        #expect(feed.send(Body.deposited(sequence: 2, amount: 1_000_000_000_000_001, at: "2026-11-24T16:00:00Z")) == .rejected(.amountOutOfRange))
+        #expect(
+            feed.send(Body.deposited(sequence: 2, amount: 1_000_000_000_000_001, at: "2026-11-24T16:00:00Z"))
+                == .rejected(.amountOutOfRange))
         let account = try #require(feed.projection.account(id: "acc-1"))
         #expect(account.version == 2 && account.balance == 0 && account.updatedAt == "2026-11-24T15:00:00Z")
         #expect(feed.send(Body.deposited(sequence: 3, amount: 5)) == .applied)
@@ -268,19 +274,26 @@ struct ProjectionTests {
             for _ in 0..<steps {
                 let body =
                     sign > 0
-                    ? Body.deposited(sequence: sequence, amount: maxAmount) : Body.withdrawn(sequence: sequence, amount: maxAmount)
+                    ? Body.deposited(sequence: sequence, amount: maxAmount)
+                    : Body.withdrawn(sequence: sequence, amount: maxAmount)
                 #expect(feed.send(body) == .applied)
                 sequence += 1
             }
             #expect(feed.projection.account(id: "acc-1")?.balance == sign * steps * maxAmount)
-            let over = sign > 0 ? Body.deposited(sequence: sequence, amount: maxAmount) : Body.withdrawn(sequence: sequence, amount: maxAmount)
+            let over =
+                sign > 0
+                ? Body.deposited(sequence: sequence, amount: maxAmount)
+                : Body.withdrawn(sequence: sequence, amount: maxAmount)
             #expect(feed.send(over) == .rejected(.amountOutOfRange))
             #expect(feed.projection.account(id: "acc-1")?.balance == sign * steps * maxAmount)
             #expect(feed.projection.account(id: "acc-1")?.version == sequence)
             // A smaller amount that still fits is applied.
             // What is left to the bound: |Int64.min| is one more than Int64.max.
             let fitting = Int64.max - steps * maxAmount + (sign > 0 ? 0 : 1)
-            let last = sign > 0 ? Body.deposited(sequence: sequence + 1, amount: fitting) : Body.withdrawn(sequence: sequence + 1, amount: fitting)
+            let last =
+                sign > 0
+                ? Body.deposited(sequence: sequence + 1, amount: fitting)
+                : Body.withdrawn(sequence: sequence + 1, amount: fitting)
             #expect(feed.send(last) == .applied)
             #expect(feed.projection.account(id: "acc-1")?.balance == (sign > 0 ? Int64.max : Int64.min))
         }
@@ -338,7 +351,10 @@ struct ListingTests {
         var feed = Self.feed()
         let page = feed.projection.accounts(after: nil, limit: 100)
         #expect(page.items.map(\.id) == Self.sorted)
-        #expect(page.items.map(\.id) == ["0", "B", "Z", "_", "a", "acc-1", "acc-10", "acc-1a", "acc-2", "acc.1", "acc:1", "acc_1"])
+        #expect(
+            page.items.map(\.id) == [
+                "0", "B", "Z", "_", "a", "acc-1", "acc-10", "acc-1a", "acc-2", "acc.1", "acc:1", "acc_1",
+            ])
         #expect(!page.hasMore)
     }
 

@@ -19,7 +19,9 @@ enum TestEvent {
         return Array(text.utf8)
     }
 
-    static func opened(_ account: String, owner: String = "Ada Lovelace", currency: String = "EUR", at second: Int = 0)
+    static func opened(
+        _ account: String, owner: String = "Ada Lovelace", currency: String = "EUR", at second: Int = 0
+    )
         -> [UInt8]
     {
         body("AccountOpened", account, 1, at: second, data: "{\"owner\":\"\(owner)\",\"currency\":\"\(currency)\"}")

@@ -1,9 +1,9 @@
 import Dispatch
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A deliberately small blocking HTTP/1.1 client over a raw TCP socket, so that the
@@ -42,9 +42,9 @@ final class RawHTTPConnection: @unchecked Sendable {
     /// Connects to 127.0.0.1:`port`; reads give up after `timeoutSeconds`.
     init(port: Int, timeoutSeconds: Int = 5) throws {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw ClientError.connectFailed(errno) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -80,9 +80,9 @@ final class RawHTTPConnection: @unchecked Sendable {
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { raw in
                 #if canImport(Glibc)
-                Glibc.send(self.fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
+                    Glibc.send(self.fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL))
                 #else
-                Darwin.send(self.fd, raw.baseAddress, raw.count, 0)
+                    Darwin.send(self.fd, raw.baseAddress, raw.count, 0)
                 #endif
             }
             guard n > 0 else { throw ClientError.sendFailed(errno) }

@@ -5,9 +5,9 @@ import Testing
 @testable import AccountService
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// End to end: a real `HTTPServer` on 127.0.0.1, a raw-socket client.
@@ -38,8 +38,9 @@ struct HTTPServerTests {
     func expectServedBy(_ response: RawHTTPConnection.Response, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(response.headers("X-Served-By") == [HTTPServerTests.replica], sourceLocation: sourceLocation)
         #expect(response.header("Content-Type") != nil, sourceLocation: sourceLocation)
-        #expect(response.header("Content-Length") == String(response.body.count) || response.body.isEmpty,
-                sourceLocation: sourceLocation)
+        #expect(
+            response.header("Content-Length") == String(response.body.count) || response.body.isEmpty,
+            sourceLocation: sourceLocation)
     }
 
     @Test func keepAliveServesTwoRequestsOnOneConnection() async throws {
@@ -90,11 +91,13 @@ struct HTTPServerTests {
         }
     }
 
-    @Test("Date is an IMF-fixdate", arguments: [
-        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
-        (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
-        (1_795_532_438, "Tue, 24 Nov 2026 15:00:38 GMT"),
-    ])
+    @Test(
+        "Date is an IMF-fixdate",
+        arguments: [
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (1_795_532_438, "Tue, 24 Nov 2026 15:00:38 GMT"),
+        ])
     func dateFormat(seconds: Int, expected: String) {
         #expect(HTTPDateCache.format(seconds) == expected)
     }
@@ -120,7 +123,9 @@ struct HTTPServerTests {
             let fourth = try connection.readResponse()
             #expect(fourth.status == 200)
             #expect(fourth.bodyText == #"{"status":"UP"}"#)
-            for response in [first, second, third, fourth] { #expect(response.headers("X-Served-By") == [HTTPServerTests.replica]) }
+            for response in [first, second, third, fourth] {
+                #expect(response.headers("X-Served-By") == [HTTPServerTests.replica])
+            }
             #expect(connection.pendingBytes == 0)
         }
     }
@@ -161,7 +166,8 @@ struct HTTPServerTests {
             let body = String(repeating: "b", count: 100_000)
             try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
             #expect(try connection.readResponse().status == 200)
-            try connection.send("POST /accounts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            try connection.send(
+                "POST /accounts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
             let refused = try connection.readResponse()
             #expect(refused.status == 405)
             #expect(try connection.request("GET", "/health").status == 200)
@@ -171,10 +177,12 @@ struct HTTPServerTests {
     @Test func oversizedBodyIsRefusedWith413() async throws {
         try await self.withServer(limits: HTTPServer.Limits(maxBodyBytes: 1000)) { _, port in
             let connection = try RawHTTPConnection(port: port)
-            try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + String(repeating: "a", count: 1000))
+            try connection.send(
+                "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + String(repeating: "a", count: 1000))
             #expect(try connection.readResponse().status == 200)  // at the bound: still fine
             try? connection.send(
-                "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + String(repeating: "a", count: 200_000)
+                "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n"
+                    + String(repeating: "a", count: 200_000)
             )
             let response = try connection.readResponse()
             #expect(response.status == 413)
@@ -204,20 +212,23 @@ struct HTTPServerTests {
     @Test func longRequestLineIsRefusedWith431() async throws {
         try await self.withServer { _, port in
             let connection = try RawHTTPConnection(port: port)
-            try? connection.send("GET /accounts?after=" + String(repeating: "a", count: 20_000) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+            try? connection.send(
+                "GET /accounts?after=" + String(repeating: "a", count: 20_000) + " HTTP/1.1\r\nHost: x\r\n\r\n")
             let response = try connection.readResponse()
             #expect(response.status == 431)
             self.expectServedBy(response)
         }
     }
 
-    @Test("malformed requests are 400 problems", arguments: [
-        "GARBAGE\r\n\r\n",
-        "GET /health HTTP/9.9\r\n\r\n",
-        "GET /health HTTP/1.1\r\nBad Header\r\n\r\n",
-        "GET /health HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
-        "\u{1}\u{2}\u{3}\r\n\r\n",
-    ])
+    @Test(
+        "malformed requests are 400 problems",
+        arguments: [
+            "GARBAGE\r\n\r\n",
+            "GET /health HTTP/9.9\r\n\r\n",
+            "GET /health HTTP/1.1\r\nBad Header\r\n\r\n",
+            "GET /health HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+            "\u{1}\u{2}\u{3}\r\n\r\n",
+        ])
     func malformedRequest(bytes: String) async throws {
         try await self.withServer { _, port in
             let connection = try RawHTTPConnection(port: port)
@@ -234,7 +245,8 @@ struct HTTPServerTests {
     @Test func nonUTF8BytesInTheTargetAreA400() async throws {
         try await self.withServer { _, port in
             let connection = try RawHTTPConnection(port: port)
-            try connection.send(Array("GET /accounts/".utf8) + [0xFF, 0xFE] + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            try connection.send(
+                Array("GET /accounts/".utf8) + [0xFF, 0xFE] + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
             let response = try connection.readResponse()
             #expect(response.status == 400)
             self.expectServedBy(response)
@@ -249,7 +261,8 @@ struct HTTPServerTests {
         try await self.withServer(model: ReadAPIFakeModel(readiness: .catchingUp)) { _, port in
             let connection = try RawHTTPConnection(port: port)
             for (method, target, status) in [
-                ("GET", "/accounts/acc-000001", 200), ("GET", "/accounts?limit=3", 200), ("GET", "/accounts?limit=0", 400),
+                ("GET", "/accounts/acc-000001", 200), ("GET", "/accounts?limit=3", 200),
+                ("GET", "/accounts?limit=0", 400),
                 ("GET", "/stats", 200), ("GET", "/health", 200), ("GET", "/ready", 503), ("GET", "/metrics", 200),
                 ("GET", "/nope", 404), ("POST", "/accounts/acc-000001", 405), ("PUT", "/stats", 405),
                 ("GET", "/accounts/%zz", 400), ("OPTIONS", "/health", 405),
@@ -328,7 +341,8 @@ struct HTTPServerTests {
 
     @Test func shutdownLetsARequestInFlightFinish() async throws {
         let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: HTTPServerTests.replica)
-        let server = HTTPServer(host: "127.0.0.1", port: 0, api: api, limits: HTTPServer.Limits(shutdownGracePeriod: .seconds(5)))
+        let server = HTTPServer(
+            host: "127.0.0.1", port: 0, api: api, limits: HTTPServer.Limits(shutdownGracePeriod: .seconds(5)))
         let port = try #require(try await server.start().port)
         let connection = try RawHTTPConnection(port: port)
         try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")

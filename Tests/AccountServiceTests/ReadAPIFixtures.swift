@@ -112,7 +112,8 @@ enum ReadAPIExpectedJSON {
         #"{"id":"B-upper","owner":"Bea","currency":"EUR","balance":1,"status":"open","version":1,"openedAt":"2026-11-24T15:00:02.000Z","updatedAt":"2026-11-24T15:00:02.000Z"}"#
 
     static func problem(_ status: Int, _ title: String, _ detail: String) -> String {
-        #"{"type":"about:blank","title":""# + title + #"","status":"# + String(status) + #","detail":""# + detail + #""}"#
+        #"{"type":"about:blank","title":""# + title + #"","status":"# + String(status) + #","detail":""# + detail
+            + #""}"#
     }
 
     static let badID = problem(400, "Bad Request", "account id must be 1..64 characters of A-Z a-z 0-9 . _ : -")

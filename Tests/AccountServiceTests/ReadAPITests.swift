@@ -10,14 +10,16 @@ struct ReadAPITests {
 
     // MARK: GET /accounts/{id}
 
-    @Test("known accounts answer 200 with exactly their eight fields", arguments: [
-        ("acc-000001", ReadAPIExpectedJSON.ada),
-        ("acc-000002", ReadAPIExpectedJSON.closed),
-        ("acc-000003", ReadAPIExpectedJSON.zoe),
-        ("acc-000004", ReadAPIExpectedJSON.grace),
-        ("acc-000005", ReadAPIExpectedJSON.alan),
-        ("B-upper", ReadAPIExpectedJSON.bea),
-    ])
+    @Test(
+        "known accounts answer 200 with exactly their eight fields",
+        arguments: [
+            ("acc-000001", ReadAPIExpectedJSON.ada),
+            ("acc-000002", ReadAPIExpectedJSON.closed),
+            ("acc-000003", ReadAPIExpectedJSON.zoe),
+            ("acc-000004", ReadAPIExpectedJSON.grace),
+            ("acc-000005", ReadAPIExpectedJSON.alan),
+            ("B-upper", ReadAPIExpectedJSON.bea),
+        ])
     func accountFound(id: String, json: String) {
         let answer = self.api.respond(method: "GET", uri: "/accounts/" + id)
         #expect(answer.status == 200)
@@ -71,22 +73,24 @@ struct ReadAPITests {
         #expect(found.bodyText.hasPrefix(#"{"id":""# + id64 + #"","owner":"Long""#))
     }
 
-    @Test("ids that break the accountId rule are 400", arguments: [
-        "/accounts/",  // empty id
-        "/accounts/%ff",  // a byte that is not UTF-8
-        "/accounts/%00",
-        "/accounts/acc%20000001",  // space
-        "/accounts/acc 1",
-        "/accounts/a%2Fb",  // an encoded slash decodes into the id
-        "/accounts/a/b",
-        "/accounts//acc-000001",
-        "/accounts/../health",
-        "/accounts/acc-000001/",
-        "/accounts/%C3%A9",  // é: valid UTF-8, not in the alphabet
-        "/accounts/é",
-        "/accounts/acc+1",
-        "/accounts/" + String(repeating: "x", count: 10_000),
-    ])
+    @Test(
+        "ids that break the accountId rule are 400",
+        arguments: [
+            "/accounts/",  // empty id
+            "/accounts/%ff",  // a byte that is not UTF-8
+            "/accounts/%00",
+            "/accounts/acc%20000001",  // space
+            "/accounts/acc 1",
+            "/accounts/a%2Fb",  // an encoded slash decodes into the id
+            "/accounts/a/b",
+            "/accounts//acc-000001",
+            "/accounts/../health",
+            "/accounts/acc-000001/",
+            "/accounts/%C3%A9",  // é: valid UTF-8, not in the alphabet
+            "/accounts/é",
+            "/accounts/acc+1",
+            "/accounts/" + String(repeating: "x", count: 10_000),
+        ])
     func badID(uri: String) {
         let answer = self.api.respond(method: "GET", uri: uri)
         #expect(answer.status == 400)
@@ -94,20 +98,27 @@ struct ReadAPITests {
         #expect(answer.bodyText == ReadAPIExpectedJSON.badID)
     }
 
-    @Test("malformed percent-encoding in the path is 400", arguments: [
-        "/accounts/%zz", "/accounts/acc%", "/accounts/acc%4", "/health%zz", "/%",
-    ])
+    @Test(
+        "malformed percent-encoding in the path is 400",
+        arguments: [
+            "/accounts/%zz", "/accounts/acc%", "/accounts/acc%4", "/health%zz", "/%",
+        ])
     func malformedPercentEncoding(uri: String) {
         let answer = self.api.respond(method: "GET", uri: uri)
         #expect(answer.status == 400)
         #expect(answer.contentType == "application/problem+json")
-        #expect(answer.bodyText == ReadAPIExpectedJSON.problem(400, "Bad Request", "malformed percent-encoding in the path"))
+        #expect(
+            answer.bodyText == ReadAPIExpectedJSON.problem(400, "Bad Request", "malformed percent-encoding in the path")
+        )
     }
 
     @Test func queryOnOtherRoutesIsIgnored() {
-        #expect(self.api.respond(method: "GET", uri: "/accounts/acc-000001?limit=abc&x=%zz").bodyText == ReadAPIExpectedJSON.ada)
+        #expect(
+            self.api.respond(method: "GET", uri: "/accounts/acc-000001?limit=abc&x=%zz").bodyText
+                == ReadAPIExpectedJSON.ada)
         #expect(self.api.respond(method: "GET", uri: "/health?%ff=%zz").status == 200)
-        #expect(self.api.respond(method: "GET", uri: "/stats?" + String(repeating: "q=1&", count: 20_000)).status == 200)
+        #expect(
+            self.api.respond(method: "GET", uri: "/stats?" + String(repeating: "q=1&", count: 20_000)).status == 200)
     }
 
     // MARK: GET /accounts
@@ -125,7 +136,9 @@ struct ReadAPITests {
     @Test func firstPageOfTwoHasExactBody() {
         let answer = self.api.respond(method: "GET", uri: "/accounts?limit=2")
         #expect(answer.status == 200)
-        #expect(answer.bodyText == #"{"items":["# + ReadAPIExpectedJSON.bea + "," + ReadAPIExpectedJSON.ada + #"],"next":"acc-000001"}"#)
+        #expect(
+            answer.bodyText == #"{"items":["# + ReadAPIExpectedJSON.bea + "," + ReadAPIExpectedJSON.ada
+                + #"],"next":"acc-000001"}"#)
     }
 
     @Test("walking the pages sees every id once, in byte order", arguments: [1, 2, 3, 6, 7, 8, 1000])
@@ -160,11 +173,13 @@ struct ReadAPITests {
         #expect(ReadAPIListBody(answer.bodyText).next == nil)
     }
 
-    @Test("limit must be an integer in 1..1000", arguments: [
-        ("0", false), ("1", true), ("1000", true), ("1001", false), ("abc", false), ("", false),
-        ("-1", false), ("1.5", false), ("+5", false), ("%2B5", false), (" 5", false), ("5 ", false),
-        ("007", true), ("%31", true), ("99999999999999999999999", false), ("1e3", false), ("0x10", false),
-    ])
+    @Test(
+        "limit must be an integer in 1..1000",
+        arguments: [
+            ("0", false), ("1", true), ("1000", true), ("1001", false), ("abc", false), ("", false),
+            ("-1", false), ("1.5", false), ("+5", false), ("%2B5", false), (" 5", false), ("5 ", false),
+            ("007", true), ("%31", true), ("99999999999999999999999", false), ("1e3", false), ("0x10", false),
+        ])
     func limitValues(value: String, valid: Bool) {
         let answer = self.api.respond(method: "GET", uri: "/accounts?limit=" + value)
         if valid {
@@ -216,17 +231,20 @@ struct ReadAPITests {
         #expect(body.ids == ["acc-000004", "acc-000005", "x.y:z_1-2"])
         #expect(body.next == nil)
         // `after` need not be an existing id, nor a valid one.
-        let between = ReadAPIListBody(self.api.respond(method: "GET", uri: "/accounts?after=acc-0000025&limit=1").bodyText)
+        let between = ReadAPIListBody(
+            self.api.respond(method: "GET", uri: "/accounts?after=acc-0000025&limit=1").bodyText)
         #expect(between.ids == ["acc-000003"])
         #expect(between.next == "acc-000003")
     }
 
-    @Test("malformed after is 400", arguments: [
-        ("%zz", "malformed percent-encoding in after"),
-        ("%ff", "after must be UTF-8 text"),
-        ("%C3", "after must be UTF-8 text"),
-        ("abc%", "malformed percent-encoding in after"),
-    ])
+    @Test(
+        "malformed after is 400",
+        arguments: [
+            ("%zz", "malformed percent-encoding in after"),
+            ("%ff", "after must be UTF-8 text"),
+            ("%C3", "after must be UTF-8 text"),
+            ("abc%", "malformed percent-encoding in after"),
+        ])
     func badAfter(value: String, detail: String) {
         let answer = self.api.respond(method: "GET", uri: "/accounts?after=" + value)
         #expect(answer.status == 400)
@@ -239,7 +257,8 @@ struct ReadAPITests {
         let answer = self.api.respond(method: "GET", uri: "/accounts?" + junk + "limit=2")
         #expect(answer.status == 200)
         #expect(ReadAPIListBody(answer.bodyText).ids.count == 2)
-        let longAfter = self.api.respond(method: "GET", uri: "/accounts?after=" + String(repeating: "z", count: 100_000))
+        let longAfter = self.api.respond(
+            method: "GET", uri: "/accounts?after=" + String(repeating: "z", count: 100_000))
         #expect(longAfter.status == 200)
         #expect(longAfter.bodyText == #"{"items":[],"next":null}"#)
     }
@@ -284,11 +303,13 @@ struct ReadAPITests {
         #expect(answer.bodyText == #"{"status":"UP"}"#)
     }
 
-    @Test("ready follows the model's readiness", arguments: [
-        (Readiness.ready, 200, #"{"status":"READY"}"#),
-        (Readiness.catchingUp, 503, #"{"status":"CATCHING_UP"}"#),
-        (Readiness.disconnected, 503, #"{"status":"DISCONNECTED"}"#),
-    ])
+    @Test(
+        "ready follows the model's readiness",
+        arguments: [
+            (Readiness.ready, 200, #"{"status":"READY"}"#),
+            (Readiness.catchingUp, 503, #"{"status":"CATCHING_UP"}"#),
+            (Readiness.disconnected, 503, #"{"status":"DISCONNECTED"}"#),
+        ])
     func ready(readiness: Readiness, status: Int, body: String) {
         let api = ReadAPI(model: ReadAPIFakeModel(readiness: readiness), replicaName: "r")
         let answer = api.respond(method: "GET", uri: "/ready")
@@ -318,10 +339,12 @@ struct ReadAPITests {
 
     // MARK: Unknown paths, methods
 
-    @Test("unknown paths are 404 problems", arguments: [
-        "/", "/nope", "/health/", "/Health", "//health", "/accounts2", "/stats/x", "/metrics/", "*", "",
-        "/accountsx/acc-000001", "/ready?x", "/health#frag",
-    ])
+    @Test(
+        "unknown paths are 404 problems",
+        arguments: [
+            "/", "/nope", "/health/", "/Health", "//health", "/accounts2", "/stats/x", "/metrics/", "*", "",
+            "/accountsx/acc-000001", "/ready?x", "/health#frag",
+        ])
     func unknownPath(uri: String) {
         let answer = self.api.respond(method: "GET", uri: uri)
         if uri == "/ready?x" {
@@ -330,7 +353,9 @@ struct ReadAPITests {
         }
         #expect(answer.status == 404)
         #expect(answer.contentType == "application/problem+json")
-        #expect(answer.bodyText.hasPrefix(#"{"type":"about:blank","title":"Not Found","status":404,"detail":"no such resource: "#))
+        #expect(
+            answer.bodyText.hasPrefix(
+                #"{"type":"about:blank","title":"Not Found","status":404,"detail":"no such resource: "#))
     }
 
     @Test func notFoundDetailNamesThePath() {
@@ -341,17 +366,21 @@ struct ReadAPITests {
         #expect(long.body.count < 400)
     }
 
-    @Test("other methods on known paths are 405 with Allow: GET, HEAD", arguments: [
-        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "get",
-    ], [
-        "/accounts/acc-000001", "/accounts/not a valid id", "/accounts", "/stats", "/health", "/ready", "/metrics",
-    ])
+    @Test(
+        "other methods on known paths are 405 with Allow: GET, HEAD",
+        arguments: [
+            "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "get",
+        ],
+        [
+            "/accounts/acc-000001", "/accounts/not a valid id", "/accounts", "/stats", "/health", "/ready", "/metrics",
+        ])
     func methodNotAllowed(method: String, uri: String) {
         let answer = self.api.respond(method: method, uri: uri)
         #expect(answer.status == 405)
         #expect(answer.contentType == "application/problem+json")
         #expect(answer.header("Allow") == "GET, HEAD")
-        #expect(answer.bodyText == ReadAPIExpectedJSON.problem(405, "Method Not Allowed", method + " is not allowed here"))
+        #expect(
+            answer.bodyText == ReadAPIExpectedJSON.problem(405, "Method Not Allowed", method + " is not allowed here"))
     }
 
     @Test func otherMethodOnUnknownPathIs404() {
@@ -360,10 +389,12 @@ struct ReadAPITests {
         #expect(answer.header("Allow") == nil)
     }
 
-    @Test("HEAD answers what GET answers", arguments: [
-        "/accounts/acc-000001", "/accounts/acc-999999", "/accounts/%zz", "/accounts?limit=2", "/stats", "/health",
-        "/ready", "/nope",
-    ])
+    @Test(
+        "HEAD answers what GET answers",
+        arguments: [
+            "/accounts/acc-000001", "/accounts/acc-999999", "/accounts/%zz", "/accounts?limit=2", "/stats", "/health",
+            "/ready", "/nope",
+        ])
     func headIsGet(uri: String) {
         let get = self.api.respond(method: "GET", uri: uri)
         let head = self.api.respond(method: "HEAD", uri: uri)
@@ -376,7 +407,9 @@ struct ReadAPITests {
 
     @Test func absoluteFormTargetsAreRouted() {
         #expect(self.api.respond(method: "GET", uri: "http://example.com/health").bodyText == #"{"status":"UP"}"#)
-        #expect(self.api.respond(method: "GET", uri: "HTTP://example.com:6767/accounts/acc-000001").bodyText == ReadAPIExpectedJSON.ada)
+        #expect(
+            self.api.respond(method: "GET", uri: "HTTP://example.com:6767/accounts/acc-000001").bodyText
+                == ReadAPIExpectedJSON.ada)
         #expect(self.api.respond(method: "GET", uri: "https://example.com").status == 404)
     }
 
@@ -385,12 +418,14 @@ struct ReadAPITests {
         #expect(self.api.respond(method: "GET", uri: "/accounts%2Facc-000001").bodyText == ReadAPIExpectedJSON.ada)
     }
 
-    @Test("junk never answers 5xx", arguments: [
-        "%", "%%", "/%%%", "/accounts/%", "/accounts?%", "/accounts?limit=%", "/accounts?after=%e2%82", "?", "??",
-        "/accounts?&&&", "/accounts?=", "/accounts?limit==5", "/accounts?after==", "http://", "https://x?limit=1",
-        "/\u{0}", "/accounts/\u{7F}", "/accounts/\u{FFFD}", String(repeating: "/", count: 10_000),
-        "/accounts/" + String(repeating: "%41", count: 64), "/accounts/" + String(repeating: "%41", count: 65),
-    ])
+    @Test(
+        "junk never answers 5xx",
+        arguments: [
+            "%", "%%", "/%%%", "/accounts/%", "/accounts?%", "/accounts?limit=%", "/accounts?after=%e2%82", "?", "??",
+            "/accounts?&&&", "/accounts?=", "/accounts?limit==5", "/accounts?after==", "http://", "https://x?limit=1",
+            "/\u{0}", "/accounts/\u{7F}", "/accounts/\u{FFFD}", String(repeating: "/", count: 10_000),
+            "/accounts/" + String(repeating: "%41", count: 64), "/accounts/" + String(repeating: "%41", count: 65),
+        ])
     func junk(uri: String) {
         for method in ["GET", "HEAD", "POST"] {
             let answer = self.api.respond(method: method, uri: uri)

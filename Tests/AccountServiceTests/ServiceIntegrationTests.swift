@@ -66,7 +66,8 @@ struct ServiceIntegrationTests {
                 TestEvent.deposited("acc-9", 2, 200),  // duplicate
             ], to: topology)
         let service = try await ServiceProcess(topology: topology)
-        #expect(await service.waitUntilHandled(6), "stats: \(service.get("/stats")?.bodyText ?? "-") log:\n\(service.log)")
+        #expect(
+            await service.waitUntilHandled(6), "stats: \(service.get("/stats")?.bodyText ?? "-") log:\n\(service.log)")
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["eventsApplied"] == 3)
         #expect(stats["duplicates"] == 3)
@@ -83,14 +84,27 @@ struct ServiceIntegrationTests {
     static let invalidCases: [(reason: String, setup: [[UInt8]], bad: [UInt8], routingKey: String)] = [
         ("malformed_json", [], Array("{\"eventId\": nope".utf8), "account.unknown"),
         ("too_large", [], Array(repeating: UInt8(ascii: " "), count: 65_537), "account.unknown"),
-        ("unknown_type", [TestEvent.opened("acc-u")], TestEvent.body("MoneyTeleported", "acc-u", 2, data: "{}"), "account.unknown"),
-        ("invalid_field", [TestEvent.opened("acc-f")], TestEvent.body("MoneyDeposited", "acc-f", 2, data: "{\"amount\":12.5}"), "account.deposited"),
-        ("account_closed", [TestEvent.opened("acc-c"), TestEvent.closed("acc-c", 2)], TestEvent.deposited("acc-c", 3, 5), "account.deposited"),
-        ("amount_out_of_range", [TestEvent.opened("acc-r")], TestEvent.deposited("acc-r", 2, 1_000_000_000_000_001), "account.deposited"),
+        (
+            "unknown_type", [TestEvent.opened("acc-u")], TestEvent.body("MoneyTeleported", "acc-u", 2, data: "{}"),
+            "account.unknown"
+        ),
+        (
+            "invalid_field", [TestEvent.opened("acc-f")],
+            TestEvent.body("MoneyDeposited", "acc-f", 2, data: "{\"amount\":12.5}"), "account.deposited"
+        ),
+        (
+            "account_closed", [TestEvent.opened("acc-c"), TestEvent.closed("acc-c", 2)],
+            TestEvent.deposited("acc-c", 3, 5), "account.deposited"
+        ),
+        (
+            "amount_out_of_range", [TestEvent.opened("acc-r")], TestEvent.deposited("acc-r", 2, 1_000_000_000_000_001),
+            "account.deposited"
+        ),
     ]
 
-    @Test("each invalid reason code lands in the invalid queue with the original message and the four headers",
-          arguments: 0..<6)
+    @Test(
+        "each invalid reason code lands in the invalid queue with the original message and the four headers",
+        arguments: 0..<6)
     func invalidEvent(index: Int) async throws {
         let (reason, setup, bad, routingKey) = Self.invalidCases[index]
         let topology = uniqueTopology("invalid-\(reason)")
@@ -120,7 +134,8 @@ struct ServiceIntegrationTests {
         defer { Task { await deleteTopology(topology) } }
         let first = TestEvent.deposited("acc-g", 5, 1)
         try await publish([TestEvent.opened("acc-g"), first, TestEvent.deposited("acc-h", 7, 1)], to: topology)
-        let service = try await ServiceProcess(topology: topology, replica: "gap", extraEnvironment: ["PARKED_LIMIT": "1"])
+        let service = try await ServiceProcess(
+            topology: topology, replica: "gap", extraEnvironment: ["PARKED_LIMIT": "1"])
         #expect(await service.waitUntilHandled(3), "log:\n\(service.log)")
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["parked"] == 1)
@@ -198,7 +213,9 @@ struct ServiceIntegrationTests {
         let ready = try #require(service.get("/ready"))
         #expect(ready.status == 503)
         #expect(ready.bodyText == #"{"status":"DISCONNECTED"}"#)
-        #expect(await service.wait(timeout: .seconds(5)) { service.log.components("ACCESS_REFUSED") >= 2 }, "log:\n\(service.log)")
+        #expect(
+            await service.wait(timeout: .seconds(5)) { service.log.components("ACCESS_REFUSED") >= 2 },
+            "log:\n\(service.log)")
         #expect(service.isRunning)
         #expect(!service.log.contains("wrong-secret-value"))
         #expect(await service.terminate() == 0)

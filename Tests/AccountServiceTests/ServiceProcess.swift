@@ -71,7 +71,9 @@ final class ServiceProcess {
 
     /// Starts the service and waits until `/health` answers. With no fixed `port`, a free
     /// one is picked, and picked again if another process took it in the meantime.
-    init(topology: Topology, replica: String = "replica-1", port: Int? = nil, extraEnvironment: [String: String] = [:])
+    init(
+        topology: Topology, replica: String = "replica-1", port: Int? = nil, extraEnvironment: [String: String] = [:]
+    )
         async throws
     {
         self.replica = replica
@@ -112,7 +114,8 @@ final class ServiceProcess {
         ]
         for (key, value) in extraEnvironment { environment[key] = value }
         let binary = Self.binaryPath
-        #expect(access(binary, X_OK) == 0, "accountservice binary not found at \(binary): run swift build --build-tests")
+        #expect(
+            access(binary, X_OK) == 0, "accountservice binary not found at \(binary): run swift build --build-tests")
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -63,7 +63,9 @@ struct AccountctlOfflineTests {
         #expect(result.stdout.isEmpty)
     }
 
-    @Test("every subcommand explains its flags and the exit statuses", arguments: ["publish", "generate", "verify", "get", "health"])
+    @Test(
+        "every subcommand explains its flags and the exit statuses",
+        arguments: ["publish", "generate", "verify", "get", "health"])
     func help(subcommand: String) throws {
         let result = try runAccountctl([subcommand, "--help"])
         #expect(result.status == 0)
@@ -71,7 +73,9 @@ struct AccountctlOfflineTests {
         #expect(result.out.contains("USAGE"))
     }
 
-    @Test("an unreachable service exits 4 at once", arguments: [["health"], ["get", "acc-000001"], ["verify", "--timeout", "1"]])
+    @Test(
+        "an unreachable service exits 4 at once",
+        arguments: [["health"], ["get", "acc-000001"], ["verify", "--timeout", "1"]])
     func unreachable(arguments: [String]) throws {
         // Port 9 (discard): nothing listens there, the connection is refused.
         let result = try runAccountctl(arguments + ["--url", "http://127.0.0.1:9"], timeout: 20)
@@ -219,7 +223,10 @@ struct AccountctlBrokerTests {
         // Batches of one, 2000 in flight: on the shared pool this reorders within a few thousand
         // events; the serial executor must keep them in order.
         let result = try runAccountctl(
-            ["publish", "--accounts", "300", "--events", "6000", "--seed", "21", "--batch", "1", "--window", "2000", "--quiet"]
+            [
+                "publish", "--accounts", "300", "--events", "6000", "--seed", "21", "--batch", "1", "--window", "2000",
+                "--quiet",
+            ]
                 + names,
             environment: ["AMQP_URL": try TestBroker.requireURL()])
         #expect(result.status == 0, "\(result.err)")

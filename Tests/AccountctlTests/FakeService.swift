@@ -118,7 +118,9 @@ final class FakeService: @unchecked Sendable {
         case "/accounts":
             let limit = Int(query["limit"] ?? "100") ?? 100
             let after = query["after"]
-            let rest = accounts.filter { account in after.map { $0.utf8.lexicographicallyPrecedes(account.id.utf8) } ?? true }
+            let rest = accounts.filter { account in
+                after.map { $0.utf8.lexicographicallyPrecedes(account.id.utf8) } ?? true
+            }
             let items = rest.prefix(limit)
             var body: [UInt8] = Array(#"{"items":["#.utf8)
             for (index, account) in items.enumerated() {
@@ -152,7 +154,8 @@ final class FakeService: @unchecked Sendable {
     private func answer(_ status: Int, _ body: String, type: String = "application/json") -> [UInt8] {
         let bytes = Array(body.utf8)
         return Array(
-            "HTTP/1.1 \(status) X\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nX-Served-By: fake\r\n\r\n".utf8)
+            "HTTP/1.1 \(status) X\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nX-Served-By: fake\r\n\r\n"
+                .utf8)
             + bytes
     }
 
@@ -185,7 +188,8 @@ final class FakeService: @unchecked Sendable {
 
     private func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start..<start + needle.count].elementsEqual(needle) {
+        for start in 0...(haystack.count - needle.count)
+        where haystack[start..<start + needle.count].elementsEqual(needle) {
             return start
         }
         return nil

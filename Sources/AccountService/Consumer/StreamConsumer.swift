@@ -88,7 +88,8 @@ public final class StreamConsumer: Service, Sendable {
             }
         }
         store.connectionLost()
-        logger.info("stream consumer stopped", metadata: ["lastOffset": "\(store.lastOffset.map { "\($0)" } ?? "none")"])
+        logger.info(
+            "stream consumer stopped", metadata: ["lastOffset": "\(store.lastOffset.map { "\($0)" } ?? "none")"])
     }
 
     private func sleepUnlessStopping(_ delay: Duration) async {
@@ -143,7 +144,9 @@ public final class StreamConsumer: Service, Sendable {
     }
 
     /// Applies one batch, hands its rejections to the invalid queue, then acks it.
-    private func handle(_ batch: [AMQPDelivery], channel: AMQPChannel, invalid: InvalidEventPublisher)
+    private func handle(
+        _ batch: [AMQPDelivery], channel: AMQPChannel, invalid: InvalidEventPublisher
+    )
         async throws(AMQPError)
     {
         guard let lastTag = batch.last?.deliveryTag else { return }

@@ -21,7 +21,7 @@ enum PercentDecoding {
             let b = bytes[i]
             if b == UInt8(ascii: "%") {
                 guard i + 2 < n,
-                      let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2])
+                    let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2])
                 else { return nil }
                 out.append(hi << 4 | lo)
                 i += 3

@@ -213,7 +213,8 @@ public final class HTTPServer: Service, Sendable {
                         withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
-                    try pipeline.addHandler(HTTPConnectionHandler(api: api, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
+                    try pipeline.addHandler(
+                        HTTPConnectionHandler(api: api, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
                 }
             }
     }
@@ -249,10 +250,12 @@ public final class HTTPServer: Service, Sendable {
         } catch ServerError.alreadyShutDown {
             return  // shut down before it ran: nothing to serve
         }
-        guard let channel = self.state.withLock({ state -> (any Channel)? in
-            if case .running(let channel, _) = state { return channel }
-            return nil
-        }) else {
+        guard
+            let channel = self.state.withLock({ state -> (any Channel)? in
+                if case .running(let channel, _) = state { return channel }
+                return nil
+            })
+        else {
             return  // shut down meanwhile
         }
         await withGracefulShutdownHandler {

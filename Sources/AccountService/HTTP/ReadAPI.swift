@@ -54,7 +54,8 @@ public struct ReadAPI: Sendable {
         self.model = model
         // A header value cannot hold CR, LF or other control characters: drop them, so that
         // `X-Served-By` and the `replica` of /stats stay equal and the head stays well formed.
-        self.replicaName = String(replicaName.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
+        self.replicaName = String(
+            replicaName.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
         self.counters = HTTPRequestCounters()
     }
 
