@@ -93,7 +93,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        // What the test targets share: the test broker, child processes, a raw HTTP client.
+        .target(
+            name: "TestSupport",
+            dependencies: ["AMQP", "AccountMessaging", "AccountProjection"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountProjectionTests", dependencies: ["AccountProjection"], swiftSettings: swiftSettings),
         .testTarget(
@@ -101,12 +108,14 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "AccountctlTests",
-            dependencies: ["accountctl", "AccountHistory", "AccountProjection", "AMQP"],
+            dependencies: [
+                "accountctl", "accountservice", "AccountHistory", "AccountProjection", "AMQP", "TestSupport",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AccountServiceTests",
-            dependencies: ["AccountService", "AccountProjection", "AMQP"],
+            dependencies: ["AccountService", "AccountProjection", "AMQP", "accountservice", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ],

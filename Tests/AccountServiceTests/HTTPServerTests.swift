@@ -1,5 +1,6 @@
 import AccountProjection
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import AccountService

@@ -1,6 +1,7 @@
 import AMQP
 import AccountMessaging
 import AccountProjection
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Testing
 
 /// The real `accountservice` process against a real RabbitMQ, through the broker and the
 /// HTTP API only (CONTRACT §1-§4, §6).
-@Suite("accountservice against a real broker", .enabled(if: ServiceTestBroker.enabled))
+@Suite("accountservice against a real broker", .enabled(if: TestBroker.enabled))
 struct ServiceIntegrationTests {
     @Test("a small history published to the stream is served over HTTP, field for field")
     func historyReadBack() async throws {
@@ -204,7 +205,7 @@ struct ServiceIntegrationTests {
     @Test("a refused login is not a crash: /health 200, /ready 503 DISCONNECTED, the reason logged, retries")
     func refusedLogin() async throws {
         let topology = uniqueTopology("refused")
-        var url = try AMQPURL(parsing: try ServiceTestBroker.requireURL())
+        var url = try AMQPURL(parsing: try TestBroker.requireURL())
         url.password = "wrong-secret-value"
         let service = try await ServiceProcess(
             topology: topology, replica: "refused",

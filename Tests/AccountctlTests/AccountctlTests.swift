@@ -1,6 +1,7 @@
 import AMQP
 import AccountHistory
 import AccountProjection
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,21 +11,21 @@ import Testing
 @Suite("accountctl without a broker")
 struct AccountctlOfflineTests {
     @Test("generate prints the generator's bodies, one a line, the same every time")
-    func generate() throws {
-        let result = try runAccountctl(["generate", "--accounts", "40", "--events", "700", "--seed", "9"])
+    func generate() async throws {
+        let result = try await runAccountctl(["generate", "--accounts", "40", "--events", "700", "--seed", "9"])
         #expect(result.status == 0, "\(result.err)")
         var expected: [UInt8] = []
         for event in HistoryGenerator(accounts: 40, events: 700, seed: 9) { expected += event.body + [10] }
         #expect(result.stdout == expected)
-        let again = try runAccountctl(["generate", "--accounts", "40", "--events", "700", "--seed", "9"])
+        let again = try await runAccountctl(["generate", "--accounts", "40", "--events", "700", "--seed", "9"])
         #expect(again.stdout == result.stdout)
     }
 
     @Test("generate --out writes the file")
-    func generateToFile() throws {
+    func generateToFile() async throws {
         let path = "/tmp/accountctl-test-\(UInt32.random(in: 0...UInt32.max)).jsonl"
         defer { unlink(path) }
-        let result = try runAccountctl(["generate", "--accounts", "3", "--events", "10", "--out", path])
+        let result = try await runAccountctl(["generate", "--accounts", "3", "--events", "10", "--out", path])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.stdout.isEmpty)
         let file = try #require(fopen(path, "rb"))
@@ -56,8 +57,8 @@ struct AccountctlOfflineTests {
             ["health", "--timeout", "0"],
             ["nonsense"],
         ])
-    func usage(arguments: [String]) throws {
-        let result = try runAccountctl(arguments)
+    func usage(arguments: [String]) async throws {
+        let result = try await runAccountctl(arguments)
         #expect(result.status == 2, "\(arguments): \(result.status) \(result.err)")
         #expect(!result.err.isEmpty)
         #expect(result.stdout.isEmpty)
@@ -66,8 +67,8 @@ struct AccountctlOfflineTests {
     @Test(
         "every subcommand explains its flags and the exit statuses",
         arguments: ["publish", "generate", "verify", "get", "health"])
-    func help(subcommand: String) throws {
-        let result = try runAccountctl([subcommand, "--help"])
+    func help(subcommand: String) async throws {
+        let result = try await runAccountctl([subcommand, "--help"])
         #expect(result.status == 0)
         #expect(result.out.contains("Exit status"))
         #expect(result.out.contains("USAGE"))
@@ -76,9 +77,9 @@ struct AccountctlOfflineTests {
     @Test(
         "an unreachable service exits 4 at once",
         arguments: [["health"], ["get", "acc-000001"], ["verify", "--timeout", "1"]])
-    func unreachable(arguments: [String]) throws {
+    func unreachable(arguments: [String]) async throws {
         // Port 9 (discard): nothing listens there, the connection is refused.
-        let result = try runAccountctl(arguments + ["--url", "http://127.0.0.1:9"], timeout: 20)
+        let result = try await runAccountctl(arguments + ["--url", "http://127.0.0.1:9"], timeout: 20)
         #expect(result.status == 4, "\(result.status) \(result.err)")
         #expect(result.err.contains("127.0.0.1:9"))
         #expect(result.seconds < 10)
@@ -90,10 +91,10 @@ struct AccountctlServiceTests {
     static let history = HistoryGenerator(accounts: 2500, events: 12_000, seed: 4)
 
     @Test("verify passes when every account matches (3 pages, chunked, kept alive)")
-    func verifyMatch() throws {
+    func verifyMatch() async throws {
         let service = try FakeService(generator: Self.history)
         defer { service.stop() }
-        let result = try runAccountctl([
+        let result = try await runAccountctl([
             "verify", "--url", service.url, "--accounts", "2500", "--events", "12000", "--seed", "4", "--timeout", "10",
         ])
         #expect(result.status == 0, "\(result.out)\(result.err)")
@@ -102,7 +103,7 @@ struct AccountctlServiceTests {
     }
 
     @Test("verify reports a wrong balance, a missing and an extra account, and exits 1")
-    func verifyMismatch() throws {
+    func verifyMismatch() async throws {
         let service = try FakeService(generator: Self.history) { account in
             var account = account
             if account.id == "acc-000042" { account.balance += 1 }
@@ -111,7 +112,7 @@ struct AccountctlServiceTests {
             return account
         }
         defer { service.stop() }
-        let result = try runAccountctl([
+        let result = try await runAccountctl([
             "verify", "--url", service.url, "--accounts", "2500", "--events", "12000", "--seed", "4", "--timeout", "10",
         ])
         #expect(result.status == 1)
@@ -122,10 +123,10 @@ struct AccountctlServiceTests {
     }
 
     @Test("verify against other flags finds differences")
-    func verifyOtherSeed() throws {
+    func verifyOtherSeed() async throws {
         let service = try FakeService(generator: Self.history)
         defer { service.stop() }
-        let result = try runAccountctl([
+        let result = try await runAccountctl([
             "verify", "--url", service.url, "--accounts", "2500", "--events", "12000", "--seed", "5", "--timeout", "10",
         ])
         #expect(result.status == 1)
@@ -133,36 +134,36 @@ struct AccountctlServiceTests {
     }
 
     @Test("verify gives up with 1 when /ready never answers 200 within --timeout")
-    func verifyNotReady() throws {
+    func verifyNotReady() async throws {
         let service = try FakeService(generator: Self.history, readyStatus: 503)
         defer { service.stop() }
-        let result = try runAccountctl(["verify", "--url", service.url, "--timeout", "1"], timeout: 20)
+        let result = try await runAccountctl(["verify", "--url", service.url, "--timeout", "1"], timeout: 20)
         #expect(result.status == 1)
         #expect(result.err.contains("not ready"))
         #expect(result.seconds < 5)
     }
 
     @Test("get prints the account, or exits 1 for an unknown one")
-    func get() throws {
+    func get() async throws {
         let service = try FakeService(generator: Self.history)
         defer { service.stop() }
-        let found = try runAccountctl(["get", "acc-000007", "--url", service.url])
+        let found = try await runAccountctl(["get", "acc-000007", "--url", service.url])
         #expect(found.status == 0)
         let account = try #require(Account(json: try JSONValue.parse(Array(found.stdout.dropLast()))))
         #expect(account.id == "acc-000007")
-        let missing = try runAccountctl(["get", "acc-999999", "--url", service.url])
+        let missing = try await runAccountctl(["get", "acc-999999", "--url", service.url])
         #expect(missing.status == 1)
         #expect(missing.err.contains("no account acc-999999"))
     }
 
     @Test("health: 0 on /health 200, 1 on /ready 503")
-    func health() throws {
+    func health() async throws {
         let service = try FakeService(generator: HistoryGenerator(accounts: 1, events: 1, seed: 1), readyStatus: 503)
         defer { service.stop() }
-        let up = try runAccountctl(["health", "--url", service.url])
+        let up = try await runAccountctl(["health", "--url", service.url])
         #expect(up.status == 0)
         #expect(up.out == "{\"status\":\"UP\"}\n")
-        let notReady = try runAccountctl(["health", "--ready", "--url", service.url])
+        let notReady = try await runAccountctl(["health", "--ready", "--url", service.url])
         #expect(notReady.status == 1)
         #expect(notReady.err.contains("503"))
     }
@@ -200,13 +201,13 @@ struct AccountctlBrokerTests {
     }
 
     @Test("a wrong password exits 3 within 5 s, and the password is never shown")
-    func wrongPassword() throws {
+    func wrongPassword() async throws {
         let path = "/tmp/accountctl-test-password-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(path) }
         let file = try #require(fopen(path, "wb"))
         fputs("not-the-Password-123\n", file)
         fclose(file)
-        let result = try runAccountctl(
+        let result = try await runAccountctl(
             ["publish", "--events", "10", "--accounts", "2", "--amqp-password-file", path],
             environment: ["AMQP_URL": try TestBroker.requireURL()], timeout: 20)
         #expect(result.status == 3, "\(result.err)")
@@ -222,7 +223,7 @@ struct AccountctlBrokerTests {
         let history = HistoryGenerator(accounts: 300, events: 6000, seed: 21)
         // Batches of one, 2000 in flight: on the shared pool this reorders within a few thousand
         // events; the serial executor must keep them in order.
-        let result = try runAccountctl(
+        let result = try await runAccountctl(
             [
                 "publish", "--accounts", "300", "--events", "6000", "--seed", "21", "--batch", "1", "--window", "2000",
                 "--quiet",
@@ -264,7 +265,7 @@ struct AccountctlBrokerTests {
             #"{"type":"AccountClosed","eventId":"e-2"}"#,
         ]
         let input = Array((lines.joined(separator: "\n") + "\r\n").utf8)
-        let result = try runAccountctl(
+        let result = try await runAccountctl(
             ["publish", "--file", "-"] + names, stdin: input, environment: ["AMQP_URL": try TestBroker.requireURL()])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.hasPrefix("published=6 confirmed=6 "), "\(result.out)")
@@ -286,7 +287,7 @@ struct AccountctlBrokerTests {
     @Test("--rate limits the pace")
     func rate() async throws {
         let names = names()
-        let result = try runAccountctl(
+        let result = try await runAccountctl(
             ["publish", "--accounts", "10", "--events", "200", "--rate", "400", "--quiet"] + names,
             environment: ["AMQP_URL": try TestBroker.requireURL()])
         #expect(result.status == 0, "\(result.err)")

@@ -1,11 +1,10 @@
-import AMQP
-import AccountMessaging
+public import AMQP
+public import AccountMessaging
 import AccountProjection
-import Testing
 
 /// Event bodies for the tests, in the contract's shape (CONTRACT §2).
-enum TestEvent {
-    static func body(
+public enum TestEvent {
+    public static func body(
         _ type: String, _ account: String, _ sequence: Int, at second: Int = 0, data: String? = nil,
         eventID: String? = nil
     ) -> [UInt8] {
@@ -19,7 +18,7 @@ enum TestEvent {
         return Array(text.utf8)
     }
 
-    static func opened(
+    public static func opened(
         _ account: String, owner: String = "Ada Lovelace", currency: String = "EUR", at second: Int = 0
     )
         -> [UInt8]
@@ -27,27 +26,27 @@ enum TestEvent {
         body("AccountOpened", account, 1, at: second, data: "{\"owner\":\"\(owner)\",\"currency\":\"\(currency)\"}")
     }
 
-    static func deposited(_ account: String, _ sequence: Int, _ amount: Int, at second: Int = 0) -> [UInt8] {
+    public static func deposited(_ account: String, _ sequence: Int, _ amount: Int, at second: Int = 0) -> [UInt8] {
         body("MoneyDeposited", account, sequence, at: second, data: "{\"amount\":\(amount)}")
     }
 
-    static func withdrawn(_ account: String, _ sequence: Int, _ amount: Int, at second: Int = 0) -> [UInt8] {
+    public static func withdrawn(_ account: String, _ sequence: Int, _ amount: Int, at second: Int = 0) -> [UInt8] {
         body("MoneyWithdrawn", account, sequence, at: second, data: "{\"amount\":\(amount)}")
     }
 
-    static func renamed(_ account: String, _ sequence: Int, _ owner: String, at second: Int = 0) -> [UInt8] {
+    public static func renamed(_ account: String, _ sequence: Int, _ owner: String, at second: Int = 0) -> [UInt8] {
         body("AccountRenamed", account, sequence, at: second, data: "{\"owner\":\"\(owner)\"}")
     }
 
-    static func closed(_ account: String, _ sequence: Int, at second: Int = 0) -> [UInt8] {
+    public static func closed(_ account: String, _ sequence: Int, at second: Int = 0) -> [UInt8] {
         body("AccountClosed", account, sequence, at: second)
     }
 }
 
 /// Publishes bodies as `accountctl publish --file` would: declares the topology, routing
 /// key and properties from the body, publisher confirms.
-func publish(_ bodies: [[UInt8]], to topology: Topology) async throws {
-    let connection = try await ServiceTestBroker.connect()
+public func publish(_ bodies: [[UInt8]], to topology: Topology) async throws {
+    let connection = try await TestBroker.connect()
     try await topology.declare(on: connection)
     let channel = try await connection.openChannel()
     try await channel.enablePublisherConfirms()
@@ -58,13 +57,15 @@ func publish(_ bodies: [[UInt8]], to topology: Topology) async throws {
             type: json?["type"]?.stringValue, occurredAt: json?["occurredAt"]?.stringValue)
     }
     let outcomes = try await channel.publish(messages)
-    #expect(outcomes.allSatisfy { $0 == .confirmed })
     await connection.close()
+    guard outcomes.allSatisfy({ $0 == .confirmed }) else {
+        throw ProcessError("the broker did not confirm every event: \(outcomes.filter { $0 != .confirmed })")
+    }
 }
 
 /// Reads `count` messages from a queue (waiting up to `timeout`), acking them.
-func readQueue(_ queue: String, count: Int, timeout: Duration = .seconds(10)) async throws -> [AMQPDelivery] {
-    let connection = try await ServiceTestBroker.connect()
+public func readQueue(_ queue: String, count: Int, timeout: Duration = .seconds(10)) async throws -> [AMQPDelivery] {
+    let connection = try await TestBroker.connect()
     let channel = try await connection.openChannel()
     try await channel.qos(prefetchCount: 100)
     let consumer = try await channel.consume(queue: queue)
@@ -91,8 +92,8 @@ func readQueue(_ queue: String, count: Int, timeout: Duration = .seconds(10)) as
 }
 
 /// Deletes a test's broker objects.
-func deleteTopology(_ topology: Topology) async {
-    guard let connection = try? await ServiceTestBroker.connect() else { return }
+public func deleteTopology(_ topology: Topology) async {
+    guard let connection = try? await TestBroker.connect() else { return }
     if let channel = try? await connection.openChannel() {
         _ = try? await channel.deleteQueue(topology.stream)
         _ = try? await channel.deleteQueue(topology.invalidQueue)

@@ -1,39 +1,18 @@
-import AMQP
-import AccountMessaging
-import AccountProjection
-import Testing
+public import AccountMessaging
+public import AccountProjection
 
 #if canImport(Glibc)
-    import Glibc
+    public import Glibc
 #endif
 
-/// The broker the integration tests use: `AMQP_TEST_URL`, set by scripts/test.
-/// Without it the broker tests are skipped on a laptop, and fail under CI=true.
-enum ServiceTestBroker {
-    static var url: String? { environment("AMQP_TEST_URL") }
-    static var enabled: Bool { url != nil || environment("CI") == "true" }
-
-    static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
-    }
-
-    static func requireURL() throws -> String {
-        try #require(url, "AMQP_TEST_URL is not set (CI=true needs the broker scripts/test starts)")
-    }
-
-    static func connect() async throws -> AMQPConnection {
-        try await AMQPConnection.connect(AMQPConfiguration(url: try AMQPURL(parsing: requireURL())))
-    }
-}
-
 /// A topology of its own for each test, so tests can run side by side.
-func uniqueTopology(_ name: String) -> Topology {
+public func uniqueTopology(_ name: String) -> Topology {
     let suffix = "\(name)-\(UInt32.random(in: 0...UInt32.max))"
     return Topology(exchange: "t.\(suffix)", stream: "t.\(suffix).events", invalidQueue: "t.\(suffix).invalid")
 }
 
 /// A free TCP port on 127.0.0.1 (bound to port 0 and released).
-func freePort() -> Int {
+public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -50,28 +29,15 @@ func freePort() -> Int {
 }
 
 /// The real `accountservice` binary, run as a child process against the test broker.
-final class ServiceProcess {
-    private(set) var pid: pid_t = 0
-    private(set) var port: Int
-    private(set) var logPath: String
-    let replica: String
-
-    /// The binary SwiftPM built next to the test bundle (or `ACCOUNTSERVICE_BIN`).
-    static var binaryPath: String {
-        if let path = ServiceTestBroker.environment("ACCOUNTSERVICE_BIN") { return path }
-        let me = CommandLine.arguments[0]
-        var directory = me
-        while let slash = directory.lastIndex(of: "/") {
-            directory = String(directory[..<slash])
-            if access(directory + "/accountservice", X_OK) == 0 { return directory + "/accountservice" }
-            if !directory.contains("/") { break }
-        }
-        return ".build/debug/accountservice"
-    }
+public final class ServiceProcess: @unchecked Sendable {
+    public private(set) var pid: pid_t = 0
+    public private(set) var port: Int
+    public private(set) var logPath: String
+    public let replica: String
 
     /// Starts the service and waits until `/health` answers. With no fixed `port`, a free
     /// one is picked, and picked again if another process took it in the meantime.
-    init(
+    public init(
         topology: Topology, replica: String = "replica-1", port: Int? = nil, extraEnvironment: [String: String] = [:]
     )
         async throws
@@ -85,7 +51,7 @@ final class ServiceProcess {
             if await waitForHealth() { return }
             if port != nil || isRunning { break }
         }
-        Issue.record("accountservice did not answer /health on port \(self.port); log:\n\(log)")
+        throw ProcessError("accountservice did not answer /health on port \(self.port); log:\n\(log)")
     }
 
     private func waitForHealth() async -> Bool {
@@ -101,7 +67,7 @@ final class ServiceProcess {
         exited = false
         logPath = "/tmp/accountservice-test-\(replica)-\(port).log"
         var environment: [String: String] = [
-            "AMQP_URL": try ServiceTestBroker.requireURL(),
+            "AMQP_URL": try TestBroker.requireURL(),
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": "\(port)",
             "REPLICA_NAME": replica,
@@ -110,12 +76,10 @@ final class ServiceProcess {
             "INVALID_QUEUE": topology.invalidQueue,
             "LOG_LEVEL": "info",
             "RECONNECT_MAX_DELAY": "1",
-            "PATH": ServiceTestBroker.environment("PATH") ?? "/usr/bin:/bin",
+            "PATH": TestSupport.environment("PATH") ?? "/usr/bin:/bin",
         ]
         for (key, value) in extraEnvironment { environment[key] = value }
-        let binary = Self.binaryPath
-        #expect(
-            access(binary, X_OK) == 0, "accountservice binary not found at \(binary): run swift build --build-tests")
+        let binary = try builtProduct("accountservice")
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -130,7 +94,7 @@ final class ServiceProcess {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, binary, &actions, nil, argv, envp)
-        try #require(rc == 0, "posix_spawn \(binary) failed: \(rc)")
+        guard rc == 0 else { throw ProcessError("posix_spawn \(binary) failed: \(rc)") }
         self.pid = pid
     }
 
@@ -143,7 +107,7 @@ final class ServiceProcess {
 
     /// Sends SIGTERM and returns the exit status (nil if it did not exit normally, or
     /// not within 15 s). Polls, so that it never blocks a thread of the test's pool.
-    func terminate() async -> Int32? {
+    public func terminate() async -> Int32? {
         kill(pid, SIGTERM)
         for _ in 0..<750 where isRunning {
             try? await Task.sleep(for: .milliseconds(20))
@@ -151,12 +115,12 @@ final class ServiceProcess {
         return isRunning ? nil : waitForExit()
     }
 
-    func kill9() async {
+    public func kill9() async {
         kill(pid, SIGKILL)
         while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
-    func waitForExit() -> Int32? {
+    public func waitForExit() -> Int32? {
         if !exited {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
@@ -167,7 +131,7 @@ final class ServiceProcess {
         return status & 0x7f == 0 ? (status >> 8) & 0xff : nil
     }
 
-    var isRunning: Bool {
+    public var isRunning: Bool {
         guard !exited else { return false }
         var status: Int32 = 0
         let result = waitpid(pid, &status, WNOHANG)
@@ -179,7 +143,7 @@ final class ServiceProcess {
         return true
     }
 
-    var log: String {
+    public var log: String {
         guard let file = fopen(logPath, "r") else { return "" }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -193,13 +157,13 @@ final class ServiceProcess {
     }
 
     /// One GET (a fresh connection each time); nil while nothing listens.
-    func get(_ path: String) -> RawHTTPConnection.Response? {
+    public func get(_ path: String) -> RawHTTPConnection.Response? {
         guard let connection = try? RawHTTPConnection(port: port, timeoutSeconds: 5) else { return nil }
         return try? connection.request("GET", path)
     }
 
     /// Polls until `condition` holds or `timeout` passes; returns whether it held.
-    func wait(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+    public func wait(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
         let clock = ContinuousClock()
         let end = clock.now + timeout
         while clock.now < end {
@@ -210,7 +174,7 @@ final class ServiceProcess {
     }
 
     /// Waits for `/ready` 200 and for `/stats` to account for `events` deliveries.
-    func waitUntilHandled(_ events: Int, timeout: Duration = .seconds(30)) async -> Bool {
+    public func waitUntilHandled(_ events: Int, timeout: Duration = .seconds(30)) async -> Bool {
         await wait(timeout: timeout) {
             guard let stats = get("/stats"), stats.status == 200, let ready = get("/ready"), ready.status == 200 else {
                 return false
@@ -221,14 +185,14 @@ final class ServiceProcess {
 }
 
 /// The counters of `/stats`.
-struct StatsView {
-    let json: JSONValue?
+public struct StatsView {
+    public let json: JSONValue?
 
-    init(_ text: String) {
+    public init(_ text: String) {
         json = try? JSONValue.parse(text)
     }
 
-    subscript(name: String) -> Int64 { json?[name]?.int64Value ?? -1 }
-    var caughtUp: Bool { json?["caughtUp"]?.boolValue ?? false }
-    var handled: Int { Int(self["eventsApplied"] + self["duplicates"] + self["invalid"] + self["parked"]) }
+    public subscript(name: String) -> Int64 { json?[name]?.int64Value ?? -1 }
+    public var caughtUp: Bool { json?["caughtUp"]?.boolValue ?? false }
+    public var handled: Int { Int(self["eventsApplied"] + self["duplicates"] + self["invalid"] + self["parked"]) }
 }

@@ -8,25 +8,25 @@ import Dispatch
 
 /// A deliberately small blocking HTTP/1.1 client over a raw TCP socket, so that the
 /// server tests see exactly the bytes on the wire (keep-alive, pipelining, HEAD framing).
-final class RawHTTPConnection: @unchecked Sendable {
-    struct Response {
-        var version: String
-        var status: Int
-        var headers: [(name: String, value: String)]
-        var body: [UInt8]
+public final class RawHTTPConnection: @unchecked Sendable {
+    public struct Response: Sendable {
+        public var version: String
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             self.headers.first { $0.name.lowercased() == name.lowercased() }?.value
         }
 
-        func headers(_ name: String) -> [String] {
+        public func headers(_ name: String) -> [String] {
             self.headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
         }
 
-        var bodyText: String { String(decoding: self.body, as: UTF8.self) }
+        public var bodyText: String { String(decoding: self.body, as: UTF8.self) }
     }
 
-    enum ClientError: Error, Equatable {
+    public enum ClientError: Error, Equatable {
         case connectFailed(Int32)
         case sendFailed(Int32)
         /// The peer closed (or reset) before a whole response arrived; `bytes` had come.
@@ -37,10 +37,10 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     private let fd: Int32
     private var buffer: [UInt8] = []
-    private(set) var isClosed = false
+    public private(set) var isClosed = false
 
     /// Connects to 127.0.0.1:`port`; reads give up after `timeoutSeconds`.
-    init(port: Int, timeoutSeconds: Int = 5) throws {
+    public init(port: Int, timeoutSeconds: Int = 5) throws {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -71,11 +71,11 @@ final class RawHTTPConnection: @unchecked Sendable {
         close(self.fd)
     }
 
-    func send(_ text: String) throws {
+    public func send(_ text: String) throws {
         try self.send(Array(text.utf8))
     }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { raw in
@@ -104,7 +104,7 @@ final class RawHTTPConnection: @unchecked Sendable {
     }
 
     /// Reads one response; `toHEAD` says it answers a HEAD (no body whatever Content-Length says).
-    func readResponse(toHEAD: Bool = false) throws -> Response {
+    public func readResponse(toHEAD: Bool = false) throws -> Response {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         var headEnd: Int? = nil
         while true {
@@ -138,7 +138,7 @@ final class RawHTTPConnection: @unchecked Sendable {
     }
 
     /// Sends one request and reads its response.
-    func request(_ method: String, _ target: String, headers: [String] = []) throws -> Response {
+    public func request(_ method: String, _ target: String, headers: [String] = []) throws -> Response {
         var text = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n"
         for header in headers { text += header + "\r\n" }
         text += "\r\n"
@@ -148,28 +148,28 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// True when the server has closed the connection (end of stream or reset) and sent
     /// nothing more; false when bytes arrive; throws `timedOut` if it stays open.
-    func waitForClose() throws -> Bool {
+    public func waitForClose() throws -> Bool {
         if !self.buffer.isEmpty { return false }
         return try !self.fill()
     }
 
     /// `waitForClose()` on a thread of its own: a blocking read on the test's cooperative
     /// pool (two threads here) would starve the tasks the server under test needs.
-    func closed() async throws -> Bool {
+    public func closed() async throws -> Bool {
         try await offPool { try self.waitForClose() }
     }
 
     /// `readResponse()` off the cooperative pool, for answers that depend on other tasks.
-    func response(toHEAD: Bool = false) async throws -> Response {
+    public func response(toHEAD: Bool = false) async throws -> Response {
         try await offPool { try self.readResponse(toHEAD: toHEAD) }
     }
 
     /// Bytes received but not yet consumed by `readResponse`.
-    var pendingBytes: Int { self.buffer.count }
+    public var pendingBytes: Int { self.buffer.count }
 }
 
 /// Runs blocking work on a Dispatch thread and awaits it.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
