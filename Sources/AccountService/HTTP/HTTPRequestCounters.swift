@@ -42,7 +42,7 @@ final class HTTPRequestCounters: Sendable {
         body.appendStatic("accountservice_http_requests_total{status=\"")
         body.appendStatic(label)
         body.appendStatic("\"} ")
-        body.appendDecimal(unsigned: counter.load(ordering: .relaxed))
+        body.appendDecimal(Int64(clamping: counter.load(ordering: .relaxed)))
         body.append(UInt8(ascii: "\n"))
     }
 }
