@@ -46,10 +46,7 @@ let package = Package(
         // settings from flags and environment. Shared by the service and the CLI.
         .target(
             name: "AccountMessaging",
-            dependencies: [
-                "AMQP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["AMQP"],
             swiftSettings: swiftSettings
         ),
         // The deterministic event-history generator the CLI and the tests share.
@@ -74,12 +71,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // No argument parser here: it would bring FoundationEssentials into the service's binary.
         .executableTarget(
             name: "accountservice",
-            dependencies: [
-                "AccountService",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["AccountService", "AccountMessaging", "AMQP"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,7 +1,6 @@
 import AMQP
 import AccountMessaging
 import AccountService
-import ArgumentParser
 import Logging
 
 #if canImport(Glibc)
@@ -9,93 +8,80 @@ import Logging
 #endif
 
 @main
-struct AccountServiceCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "accountservice",
-        abstract: "Reads account events from a RabbitMQ stream into memory and serves them over HTTP.",
-        discussion: """
-            Every setting is a flag or the environment variable of the same name (a flag wins):
-            --http-port is HTTP_PORT, --events-stream is EVENTS_STREAM, and so on.
+enum AccountServiceCommand {
+    static let abstract = "Reads account events from a RabbitMQ stream into memory and serves them over HTTP."
+    static let discussion = """
+        Every setting is a flag or the environment variable of the same name (a flag wins):
+        --http-port is HTTP_PORT, --events-stream is EVENTS_STREAM, and so on.
 
-            The service keeps serving while the broker is away: /health answers 200, /ready 503
-            DISCONNECTED, and it retries with backoff. SIGTERM or SIGINT stop it cleanly: it stops
-            consuming, acks what it applied, closes the connection and exits 0 within
-            SHUTDOWN_TIMEOUT.
+        The service keeps serving while the broker is away: /health answers 200, /ready 503
+        DISCONNECTED, and it retries with backoff. SIGTERM or SIGINT stop it cleanly: it stops
+        consuming, acks what it applied, closes the connection and exits 0 within
+        SHUTDOWN_TIMEOUT.
 
-            Exit status: 0 after a clean stop, 2 for a bad setting, 1 when the read API cannot
-            listen (say, the port is taken).
-            """)
+        Exit status: 0 after a clean stop, 2 for a bad setting, 1 when the read API cannot
+        listen (say, the port is taken).
+        """
 
-    @OptionGroup(title: "Broker")
-    var broker: BrokerOptions
+    static let settings: [SettingDescriptor] =
+        [
+            .init(flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds"),
+            .init(flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API"),
+            .init(
+                flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
+                help: "Name in X-Served-By and /stats"),
+            .init(
+                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events"),
+            .init(
+                flag: "events-stream", variable: "EVENTS_STREAM", defaultText: "accounts.events",
+                help: "The event log, a RabbitMQ stream"),
+            .init(
+                flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: "accounts.events.invalid",
+                help: "Queue for events that cannot be applied"),
+            .init(
+                flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
+                help: "Stream deliveries in flight, 1..65535"),
+            .init(
+                flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "10000",
+                help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap"),
+            .init(
+                flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT", defaultText: "8",
+                help: "Seconds a stop may take before the process exits anyway"),
+            .init(
+                flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY", defaultText: "10",
+                help: "Longest wait between connection attempts, in seconds"),
+            .init(
+                flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
+                help: "trace, debug, info, notice, warning, error or critical"),
+        ] + BrokerSettings.descriptors
 
-    @Option(name: .customLong("http-host"), help: "Address the read API binds [env: HTTP_HOST] (default: 0.0.0.0)")
-    var httpHost: String?
-
-    @Option(name: .customLong("http-port"), help: "Port of the read API [env: HTTP_PORT] (default: 6767)")
-    var httpPort: Int?
-
-    @Option(
-        name: .customLong("replica-name"),
-        help: "Name in X-Served-By and /stats [env: REPLICA_NAME] (default: the host name)")
-    var replicaName: String?
-
-    @Option(name: .customLong("exchange"), help: "Topic exchange of the events [env: EXCHANGE] (default: accounts)")
-    var exchange: String?
-
-    @Option(
-        name: .customLong("events-stream"),
-        help: "The event log, a RabbitMQ stream [env: EVENTS_STREAM] (default: accounts.events)")
-    var eventsStream: String?
-
-    @Option(
-        name: .customLong("invalid-queue"),
-        help: "Queue for events that cannot be applied [env: INVALID_QUEUE] (default: accounts.events.invalid)")
-    var invalidQueue: String?
-
-    @Option(
-        name: .customLong("prefetch"),
-        help: "Stream deliveries in flight, 1..65535 [env: PREFETCH] (default: 1000)")
-    var prefetch: Int?
-
-    @Option(
-        name: .customLong("parked-limit"),
-        help:
-            "Out-of-order events held, over all accounts; past it the oldest goes out as sequence_gap [env: PARKED_LIMIT] (default: 10000)"
-    )
-    var parkedLimit: Int?
-
-    @Option(
-        name: .customLong("shutdown-timeout"),
-        help: "Seconds a stop may take before the process exits anyway [env: SHUTDOWN_TIMEOUT] (default: 8)")
-    var shutdownTimeout: Double?
-
-    @Option(
-        name: .customLong("reconnect-max-delay"),
-        help: "Longest wait between connection attempts, in seconds [env: RECONNECT_MAX_DELAY] (default: 10)")
-    var reconnectMaxDelay: Double?
-
-    @Option(
-        name: .customLong("log-level"),
-        help: "trace, debug, info, notice, warning, error or critical [env: LOG_LEVEL] (default: info)")
-    var logLevel: String?
-
-    func run() async throws {
+    static func main() async {
+        let flags: [String: String]
+        do {
+            flags = try CommandLineFlags.parse(Array(CommandLine.arguments.dropFirst()), known: settings)
+        } catch .help {
+            print(
+                CommandLineFlags.help(
+                    usage: "accountservice [--<option> <value>]...", abstract: abstract, settings: settings,
+                    discussion: discussion),
+                terminator: "")
+            exit(0)
+        } catch {
+            printError("accountservice: \(error)")
+            exit(2)
+        }
         let environment = Environment.process
         let settings: ServiceSettings
         let level: Logger.Level
         let stopTimeout: Double
         do {
             level = try environment.setting(
-                logLevel.flatMap(Logger.Level.init(rawValue:)), "LOG_LEVEL", default: .info,
-                parse: Logger.Level.init(rawValue:), expected: "a log level")
-            if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-                throw SettingError(setting: "--log-level", problem: "'\(logLevel)' is not a log level")
-            }
-            (settings, stopTimeout) = try makeSettings(environment)
+                flags["log-level"], "LOG_LEVEL", default: "info", parse: { $0 }, expected: "a log level"
+            ).logLevel()
+            (settings, stopTimeout) = try makeSettings(flags: flags, environment: environment)
         } catch {
             printError("accountservice: \(error)")
-            throw ExitCode(2)
+            exit(2)
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -121,36 +107,46 @@ struct AccountServiceCommand: AsyncParsableCommand {
             try await application.run(logger: logger)
         } catch {
             logger.error("accountservice stopped: \(error)")
-            throw ExitCode(1)
+            exit(1)
         }
     }
 
-    private func makeSettings(_ env: Environment) throws -> (ServiceSettings, Double) {
-        let amqp = try broker.configuration(connectionName: "accountservice", environment: env)
+    private static func makeSettings(
+        flags: [String: String], environment env: Environment
+    ) throws
+        -> (ServiceSettings, Double)
+    {
+        let amqp = try BrokerSettings.configuration(
+            connectionName: "accountservice", flags: { flags[$0] }, environment: env)
+        func text(_ flag: String, _ variable: String, _ fallback: String) throws -> String {
+            try env.setting(flags[flag], variable, default: fallback, parse: nonEmpty, expected: "a name")
+        }
+        func number<T: LosslessStringConvertible>(_ flag: String, _ variable: String, _ fallback: T) throws -> T {
+            let value = try env.setting(
+                flags[flag], variable, default: "\(fallback)", parse: { T($0) == nil ? nil : $0 }, expected: "a number")
+            guard let number = T(value) else {
+                throw SettingError(setting: "\(variable) / --\(flag)", problem: "'\(value)' is not a number")
+            }
+            return number
+        }
         let topology = Topology(
-            exchange: try env.setting(exchange, "EXCHANGE", default: "accounts", parse: nonEmpty, expected: "a name"),
-            stream: try env.setting(
-                eventsStream, "EVENTS_STREAM", default: "accounts.events", parse: nonEmpty, expected: "a name"),
-            invalidQueue: try env.setting(
-                invalidQueue, "INVALID_QUEUE", default: "accounts.events.invalid", parse: nonEmpty, expected: "a name"))
-        let prefetch = try env.setting(prefetch, "PREFETCH", default: 1000, parse: { Int($0) }, expected: "a number")
+            exchange: try text("exchange", "EXCHANGE", "accounts"),
+            stream: try text("events-stream", "EVENTS_STREAM", "accounts.events"),
+            invalidQueue: try text("invalid-queue", "INVALID_QUEUE", "accounts.events.invalid"))
+        let prefetch: Int = try number("prefetch", "PREFETCH", 1000)
         guard (1...65535).contains(prefetch) else {
             throw SettingError(setting: "PREFETCH / --prefetch", problem: "\(prefetch) is not in 1..65535")
         }
-        let port = try env.setting(httpPort, "HTTP_PORT", default: 6767, parse: { Int($0) }, expected: "a port number")
+        let port: Int = try number("http-port", "HTTP_PORT", 6767)
         guard (0...65535).contains(port) else {
             throw SettingError(setting: "HTTP_PORT / --http-port", problem: "\(port) is not in 0..65535")
         }
-        let parked = try env.setting(
-            parkedLimit, "PARKED_LIMIT", default: 10_000, parse: { Int($0) }, expected: "a number")
+        let parked: Int = try number("parked-limit", "PARKED_LIMIT", 10_000)
         guard parked >= 0 else {
             throw SettingError(setting: "PARKED_LIMIT / --parked-limit", problem: "\(parked) is negative")
         }
-        let stop = try env.setting(
-            shutdownTimeout, "SHUTDOWN_TIMEOUT", default: 8, parse: { Double($0) }, expected: "a number of seconds")
-        let maxDelay = try env.setting(
-            reconnectMaxDelay, "RECONNECT_MAX_DELAY", default: 10, parse: { Double($0) },
-            expected: "a number of seconds")
+        let stop: Double = try number("shutdown-timeout", "SHUTDOWN_TIMEOUT", 8)
+        let maxDelay: Double = try number("reconnect-max-delay", "RECONNECT_MAX_DELAY", 10)
         guard stop > 0, maxDelay > 0 else {
             throw SettingError(setting: "SHUTDOWN_TIMEOUT / RECONNECT_MAX_DELAY", problem: "must be above 0")
         }
@@ -159,13 +155,20 @@ struct AccountServiceCommand: AsyncParsableCommand {
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
         let settings = ServiceSettings(
             consumer: consumer,
-            httpHost: try env.setting(
-                httpHost, "HTTP_HOST", default: "0.0.0.0", parse: nonEmpty, expected: "an address"),
+            httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),
             httpPort: port,
-            replicaName: try env.setting(
-                replicaName, "REPLICA_NAME", default: hostName(), parse: nonEmpty, expected: "a name"),
+            replicaName: try text("replica-name", "REPLICA_NAME", hostName()),
             parkingLimit: parked)
         return (settings, stop)
+    }
+}
+
+extension String {
+    fileprivate func logLevel() throws(SettingError) -> Logger.Level {
+        guard let level = Logger.Level(rawValue: self) else {
+            throw SettingError(setting: "LOG_LEVEL / --log-level", problem: "'\(self)' is not a log level")
+        }
+        return level
     }
 }
 

@@ -8,11 +8,11 @@ import Testing
 #endif
 
 @Suite("Broker settings from flags and environment")
-struct BrokerOptionsTests {
+struct BrokerSettingsTests {
     @Test("defaults: the contract's URL, heartbeat 30 s, TLS verification on")
     func defaults() throws {
-        let configuration = try BrokerOptions.parse([]).configuration(
-            connectionName: "t", environment: Environment([:]))
+        let configuration = try BrokerSettings.configuration(
+            connectionName: "t", flags: { _ in nil }, environment: Environment([:]))
         #expect(configuration.url == (try AMQPURL(parsing: AMQPURL.defaultURL)))
         #expect(configuration.heartbeat == 30)
         #expect(configuration.tls.verifyPeer)
@@ -21,9 +21,9 @@ struct BrokerOptionsTests {
 
     @Test("a flag wins over the environment")
     func flagWins() throws {
-        let options = try BrokerOptions.parse(["--amqp-url", "amqp://flag:pw@flaghost:1234/v"])
-        let configuration = try options.configuration(
-            connectionName: "t", environment: Environment(["AMQP_URL": "amqp://env@envhost/"]))
+        let configuration = try BrokerSettings.configuration(
+            connectionName: "t", flags: { $0 == "amqp-url" ? "amqp://flag:pw@flaghost:1234/v" : nil },
+            environment: Environment(["AMQP_URL": "amqp://env@envhost/"]))
         #expect(configuration.url.host == "flaghost")
         #expect(configuration.url.port == 1234)
     }
@@ -35,8 +35,8 @@ struct BrokerOptionsTests {
         fputs("s3cret with spaces \n\n", file)
         fclose(file)
         defer { unlink(path) }
-        let configuration = try BrokerOptions.parse([]).configuration(
-            connectionName: "t",
+        let configuration = try BrokerSettings.configuration(
+            connectionName: "t", flags: { _ in nil },
             environment: Environment(["AMQP_URL": "amqp://user:urlpass@h/", "AMQP_PASSWORD_FILE": path]))
         #expect(configuration.url.password == "s3cret with spaces \n")
         #expect(configuration.url.user == "user")
@@ -45,8 +45,9 @@ struct BrokerOptionsTests {
     @Test("a missing password file names the setting and the path")
     func missingPasswordFile() {
         #expect {
-            _ = try BrokerOptions.parse([]).configuration(
-                connectionName: "t", environment: Environment(["AMQP_PASSWORD_FILE": "/nonexistent/pw"]))
+            _ = try BrokerSettings.configuration(
+                connectionName: "t", flags: { _ in nil },
+                environment: Environment(["AMQP_PASSWORD_FILE": "/nonexistent/pw"]))
         } throws: { error in
             let text = "\(error)"
             return text.contains("AMQP_PASSWORD_FILE") && text.contains("/nonexistent/pw")
@@ -55,24 +56,25 @@ struct BrokerOptionsTests {
 
     @Test("TLS settings come from the environment; AMQP_TLS_VERIFY must be a boolean")
     func tlsSettings() throws {
-        let configuration = try BrokerOptions.parse([]).configuration(
-            connectionName: "t",
+        let configuration = try BrokerSettings.configuration(
+            connectionName: "t", flags: { _ in nil },
             environment: Environment([
                 "AMQP_URL": "amqps://h/", "AMQP_TLS_CA_FILE": "/etc/hostname", "AMQP_TLS_VERIFY": "false",
             ]))
         #expect(configuration.tls.caFile == "/etc/hostname")
         #expect(!configuration.tls.verifyPeer)
         #expect(throws: SettingError.self) {
-            _ = try BrokerOptions.parse([]).configuration(
-                connectionName: "t", environment: Environment(["AMQP_TLS_VERIFY": "maybe"]))
+            _ = try BrokerSettings.configuration(
+                connectionName: "t", flags: { _ in nil }, environment: Environment(["AMQP_TLS_VERIFY": "maybe"]))
         }
     }
 
     @Test("a bad URL is reported under its setting without the password")
     func badURL() {
         #expect {
-            _ = try BrokerOptions.parse([]).configuration(
-                connectionName: "t", environment: Environment(["AMQP_URL": "amqp://u:hunter2@h:0/"]))
+            _ = try BrokerSettings.configuration(
+                connectionName: "t", flags: { _ in nil },
+                environment: Environment(["AMQP_URL": "amqp://u:hunter2@h:0/"]))
         } throws: { error in
             let text = "\(error)"
             return text.contains("AMQP_URL") && text.contains("port '0'") && !text.contains("hunter2")

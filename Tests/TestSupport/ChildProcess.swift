@@ -140,3 +140,29 @@ private func runProcessBlocking(
     let exitStatus: Int32 = (waitStatus & 0x7F) == 0 ? (waitStatus >> 8) & 0xFF : 128 + (waitStatus & 0x7F)
     return ProcessResult(status: exitStatus, stdout: out, stderr: err, seconds: seconds, killed: killed)
 }
+
+/// A TCP socket listening on 127.0.0.1:`port` until `stop()`: a port someone else has taken.
+public final class ListeningSocket: @unchecked Sendable {
+    private let fd: Int32
+
+    public init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(fd, 1) == 0 else {
+            close(fd)
+            throw ProcessError("cannot listen on 127.0.0.1:\(port)")
+        }
+    }
+
+    public func stop() {
+        close(fd)
+    }
+}

@@ -1,104 +1,99 @@
 public import AMQP
-public import ArgumentParser
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The broker settings both programs take (CONTRACT §5), each as a flag or an
-/// environment variable of the same name; a flag wins over the environment.
-public struct BrokerOptions: ParsableArguments, Sendable {
-    @Option(
-        name: .customLong("amqp-url"),
-        help: ArgumentHelp(
-            "Broker URL, amqp://user:pass@host:port/vhost or amqps:// for TLS [env: AMQP_URL] (default: \(AMQPURL.defaultURL))",
-            valueName: "url"))
-    public var amqpURL: String?
+/// One setting both programs take: its flag (kebab case), its environment variable, its
+/// default as shown to a user, and what it means. Used for `--help` and by ``BrokerSettings``.
+public struct SettingDescriptor: Sendable {
+    public var flag: String
+    public var variable: String
+    public var defaultText: String?
+    public var help: String
+    /// Takes no value (`--help`); the others all take one.
+    public var isSwitch: Bool
 
-    @Option(
-        name: .customLong("amqp-password-file"),
-        help: ArgumentHelp(
-            "File holding the broker password (a Docker secret); wins over the URL's password [env: AMQP_PASSWORD_FILE]",
-            valueName: "path"))
-    public var amqpPasswordFile: String?
+    public init(flag: String, variable: String, defaultText: String? = nil, help: String, isSwitch: Bool = false) {
+        self.flag = flag
+        self.variable = variable
+        self.defaultText = defaultText
+        self.help = help
+        self.isSwitch = isSwitch
+    }
+}
 
-    @Option(
-        name: .customLong("amqp-tls-ca-file"),
-        help: ArgumentHelp(
-            "PEM file of the CAs trusted for the broker's certificate, replacing the system's [env: AMQP_TLS_CA_FILE]",
-            valueName: "path"))
-    public var amqpTLSCAFile: String?
+/// The broker settings of CONTRACT §5, each a flag or the environment variable of the same
+/// name (a flag wins). Free of any argument parser: each program reads its flags its own way
+/// and hands them over by name.
+public enum BrokerSettings {
+    public static let descriptors: [SettingDescriptor] = [
+        .init(
+            flag: "amqp-url", variable: "AMQP_URL", defaultText: AMQPURL.defaultURL,
+            help: "Broker URL, amqp://user:pass@host:port/vhost, or amqps:// for TLS"),
+        .init(
+            flag: "amqp-password-file", variable: "AMQP_PASSWORD_FILE",
+            help: "File holding the broker password (a Docker secret); wins over the URL's password"),
+        .init(
+            flag: "amqp-tls-ca-file", variable: "AMQP_TLS_CA_FILE", defaultText: "the system's CAs",
+            help: "PEM file of the CAs trusted for the broker's certificate"),
+        .init(flag: "amqp-tls-cert-file", variable: "AMQP_TLS_CERT_FILE", help: "PEM client certificate for TLS"),
+        .init(flag: "amqp-tls-key-file", variable: "AMQP_TLS_KEY_FILE", help: "PEM key of the client certificate"),
+        .init(
+            flag: "amqp-tls-verify", variable: "AMQP_TLS_VERIFY", defaultText: "true",
+            help: "Check the broker's certificate chain and host name: true or false"),
+        .init(
+            flag: "amqp-heartbeat", variable: "AMQP_HEARTBEAT", defaultText: "30",
+            help: "Heartbeat interval in seconds, 0 for none"),
+        .init(
+            flag: "amqp-connect-timeout", variable: "AMQP_CONNECT_TIMEOUT", defaultText: "5",
+            help: "Seconds to connect and log in before giving up on one attempt"),
+    ]
 
-    @Option(
-        name: .customLong("amqp-tls-cert-file"),
-        help: ArgumentHelp("PEM client certificate for TLS [env: AMQP_TLS_CERT_FILE]", valueName: "path"))
-    public var amqpTLSCertFile: String?
-
-    @Option(
-        name: .customLong("amqp-tls-key-file"),
-        help: ArgumentHelp("PEM key of the client certificate [env: AMQP_TLS_KEY_FILE]", valueName: "path"))
-    public var amqpTLSKeyFile: String?
-
-    @Option(
-        name: .customLong("amqp-tls-verify"),
-        help: ArgumentHelp(
-            "Check the broker's certificate chain and host name: true or false [env: AMQP_TLS_VERIFY] (default: true)",
-            valueName: "bool"))
-    public var amqpTLSVerify: String?
-
-    @Option(
-        name: .customLong("amqp-heartbeat"),
-        help: ArgumentHelp(
-            "Heartbeat interval in seconds, 0 for none [env: AMQP_HEARTBEAT] (default: 30)", valueName: "seconds"))
-    public var amqpHeartbeat: Int?
-
-    @Option(
-        name: .customLong("amqp-connect-timeout"),
-        help: ArgumentHelp(
-            "Seconds to connect and log in before giving up on one attempt [env: AMQP_CONNECT_TIMEOUT] (default: 5)",
-            valueName: "seconds"))
-    public var amqpConnectTimeout: Double?
-
-    public init() {}
-
-    /// The client configuration these settings describe, with the password from
-    /// `AMQP_PASSWORD_FILE` when one is named. Errors name the setting and the fix, never the password.
-    public func configuration(
-        connectionName: String, environment: Environment = .process
-    ) throws(SettingError)
-        -> AMQPConfiguration
-    {
-        let urlText = amqpURL ?? environment["AMQP_URL"] ?? AMQPURL.defaultURL
+    /// The client configuration the flags (looked up by name, e.g. `amqp-url`) and the
+    /// environment describe, with the password from `AMQP_PASSWORD_FILE` when one is named.
+    /// Errors name the setting and the fix, never the password.
+    public static func configuration(
+        connectionName: String,
+        flags: (String) -> String?,
+        environment: Environment = .process
+    ) throws(SettingError) -> AMQPConfiguration {
+        func value(_ flag: String, _ variable: String) -> String? { flags(flag) ?? environment[variable] }
+        let urlText = value("amqp-url", "AMQP_URL") ?? AMQPURL.defaultURL
         var url: AMQPURL
         do {
             url = try AMQPURL(parsing: urlText)
         } catch {
             throw SettingError(setting: "AMQP_URL / --amqp-url", problem: error.description)
         }
-        if let path = amqpPasswordFile ?? environment["AMQP_PASSWORD_FILE"] {
-            url.password = try Self.readPassword(path: path)
+        if let path = value("amqp-password-file", "AMQP_PASSWORD_FILE") {
+            url.password = try readPassword(path: path)
         }
         var tls = AMQPConfiguration.TLS()
-        tls.caFile = amqpTLSCAFile ?? environment["AMQP_TLS_CA_FILE"]
-        tls.certFile = amqpTLSCertFile ?? environment["AMQP_TLS_CERT_FILE"]
-        tls.keyFile = amqpTLSKeyFile ?? environment["AMQP_TLS_KEY_FILE"]
-        if let verify = amqpTLSVerify ?? environment["AMQP_TLS_VERIFY"] {
-            guard let value = Self.parseBool(verify) else {
+        tls.caFile = value("amqp-tls-ca-file", "AMQP_TLS_CA_FILE")
+        tls.certFile = value("amqp-tls-cert-file", "AMQP_TLS_CERT_FILE")
+        tls.keyFile = value("amqp-tls-key-file", "AMQP_TLS_KEY_FILE")
+        if let verify = value("amqp-tls-verify", "AMQP_TLS_VERIFY") {
+            guard let flag = parseBool(verify) else {
                 throw SettingError(
                     setting: "AMQP_TLS_VERIFY / --amqp-tls-verify", problem: "'\(verify)' is not true or false")
             }
-            tls.verifyPeer = value
+            tls.verifyPeer = flag
         }
         var heartbeat = 30
-        if let value = amqpHeartbeat ?? environment["AMQP_HEARTBEAT"].flatMap({ Int($0) }) {
-            heartbeat = value
-        } else if let text = environment["AMQP_HEARTBEAT"] {
-            throw SettingError(setting: "AMQP_HEARTBEAT", problem: "'\(text)' is not a whole number of seconds")
+        if let text = value("amqp-heartbeat", "AMQP_HEARTBEAT") {
+            guard let seconds = Int(text) else {
+                throw SettingError(
+                    setting: "AMQP_HEARTBEAT / --amqp-heartbeat", problem: "'\(text)' is not a whole number of seconds")
+            }
+            heartbeat = seconds
         }
         var connectTimeout: Duration = .seconds(5)
-        if let seconds = amqpConnectTimeout ?? environment["AMQP_CONNECT_TIMEOUT"].flatMap({ Double($0) }) {
-            guard seconds > 0 else {
-                throw SettingError(setting: "AMQP_CONNECT_TIMEOUT / --amqp-connect-timeout", problem: "must be above 0")
+        if let text = value("amqp-connect-timeout", "AMQP_CONNECT_TIMEOUT") {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw SettingError(
+                    setting: "AMQP_CONNECT_TIMEOUT / --amqp-connect-timeout",
+                    problem: "'\(text)' is not a number of seconds above 0")
             }
             connectTimeout = .milliseconds(Int64(seconds * 1000))
         }

@@ -1,0 +1,49 @@
+import TestSupport
+import Testing
+
+/// The accountservice binary's flags and settings errors, without a broker.
+@Suite("accountservice command line")
+struct CommandLineTests {
+    private func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
+        try await runProcess(try builtProduct("accountservice"), arguments, environment: environment, timeout: 20)
+    }
+
+    @Test("--help lists every setting with its variable and default, and exits 0")
+    func help() async throws {
+        let result = try await run(["--help"])
+        #expect(result.status == 0)
+        for line in [
+            "--http-port <value>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <value>",
+            "[env: AMQP_PASSWORD_FILE]", "--parked-limit", "Exit status:",
+        ] {
+            #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
+        }
+    }
+
+    @Test(
+        "a bad flag or setting exits 2 with a line naming it",
+        arguments: [
+            (["--bogus"], [String: String](), "unknown option '--bogus'"),
+            (["--http-port"], [:], "option '--http-port' needs a value"),
+            (["--prefetch=0"], [:], "PREFETCH / --prefetch: 0 is not in 1..65535"),
+            ([], ["HTTP_PORT": "eighty"], "HTTP_PORT / --http-port: 'eighty' is not a number"),
+            ([], ["LOG_LEVEL": "loud"], "LOG_LEVEL / --log-level: 'loud' is not a log level"),
+            ([], ["AMQP_URL": "http://x"], "AMQP_URL / --amqp-url: invalid AMQP URL: scheme 'http'"),
+            ([], ["AMQP_PASSWORD_FILE": "/nonexistent/pw"], "cannot read '/nonexistent/pw'"),
+        ])
+    func badSettings(arguments: [String], environment: [String: String], message: String) async throws {
+        let result = try await run(arguments, environment: environment)
+        #expect(result.status == 2)
+        #expect(result.err.contains(message), "stderr: \(result.err)")
+    }
+
+    @Test("a taken port exits 1 with the reason")
+    func portTaken() async throws {
+        let port = freePort()
+        let holder = try ListeningSocket(port: port)
+        defer { holder.stop() }
+        let result = try await run([], environment: ["HTTP_HOST": "127.0.0.1", "HTTP_PORT": "\(port)"])
+        #expect(result.status == 1)
+        #expect(result.err.contains("Address already in use"), "stderr: \(result.err)")
+    }
+}
