@@ -264,10 +264,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func run() {
         while true {
-            for command in takeCommands() {
-                command(self)
-                if failure != nil { break }
-            }
+            // After a failure the rest still run: they fail at once instead of waiting forever.
+            for command in takeCommands() { command(self) }
             if stopRequested || failure != nil { break }
             var moreToRead = false
             do {
