@@ -192,6 +192,11 @@ final class ConnectionLoop: @unchecked Sendable {
                 host: url.host, port: url.port, reason: "no answer within \(configuration.connectTimeout)")
         case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue:
             return .connectFailed(host: url.host, port: url.port, reason: "the host name does not resolve")
+        case AMQP_STATUS_SOCKET_ERROR.rawValue:
+            // librabbitmq keeps the socket's own error to itself ("a socket error occurred").
+            return .connectFailed(
+                host: url.host, port: url.port,
+                reason: "the connection was refused or reset (is the broker running and listening there?)")
         default:
             return .connectFailed(host: url.host, port: url.port, reason: statusMessage(status))
         }

@@ -114,8 +114,9 @@ public final class StreamConsumer: Service, Sendable {
             active.withLock { $0 = (channel, consumer.consumerTag) }
             store.connectionOpened()
             backoff.reset()
+            let from = store.lastOffset.map { "offset \($0 + 1)" } ?? "the first offset"
             logger.info(
-                "consuming stream '\(topology.stream)' from offset \(start)",
+                "consuming stream '\(topology.stream)' from \(from)",
                 metadata: ["broker": "\(settings.amqp.url)"])
             let tailProbe = Task { await self.findTail(connection: connection) }
             defer { tailProbe.cancel() }
