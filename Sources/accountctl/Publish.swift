@@ -26,6 +26,12 @@ struct Publish: AsyncParsableCommand {
             routing key is account.<kind> from the line's "type" when the line is a JSON object with a \
             string "type", account.unknown otherwise.
 
+            A lost connection (a broker restart, a transient error) is not the end: it reconnects with \
+            backoff for up to --retry-for seconds and publishes again every message the broker had not \
+            confirmed, in order. So every message is in the stream at least once; one that was stored but \
+            not yet confirmed when the connection broke may be there twice (the service counts the second \
+            copy as a duplicate); a confirmed one is never sent again.
+
             Progress goes to standard error (a bar on a terminal, a line every 5 s otherwise, none with \
             --quiet). At the end one line on standard output:
               published=N confirmed=N nacked=N returned=N seconds=S msg_per_s=R
@@ -51,6 +57,13 @@ struct Publish: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Messages per batch; window / batch batches are in flight", valueName: "B"))
     var batch: Int = 250
+
+    @Option(
+        name: .customLong("retry-for"),
+        help: ArgumentHelp(
+            "After a lost connection, keep reconnecting for this many seconds (0: give up at once)",
+            valueName: "seconds"))
+    var retryFor: Double = 60
 
     @Flag(help: "No progress on standard error (the summary line is still printed)")
     var quiet = false
@@ -89,18 +102,10 @@ struct Publish: AsyncParsableCommand {
                 generator.generator.makeIterator(), total: generator.resolved.events, exchange: topology.exchange)
         }
 
-        let connection: AMQPConnection
+        let link = BrokerLink(configuration: configuration, topology: topology)
         let channel: AMQPChannel
         do {
-            connection = try await AMQPConnection.connect(configuration) { blocked, reason in
-                printError(
-                    blocked
-                        ? "accountctl: the broker blocks publishing for now (\(reason)); waiting"
-                        : "accountctl: the broker accepts publishing again")
-            }
-            try await declare(topology, on: connection)
-            channel = try await connection.openChannel()
-            try await channel.enablePublisherConfirms()
+            channel = try await link.open()
         } catch {
             throw CLIError(Exit.broker, error.description)
         }
@@ -113,12 +118,12 @@ struct Publish: AsyncParsableCommand {
         let start = now()
         let outcome = await withTaskExecutorPreference(executor) {
             await publishAll(
-                from: &source, on: channel, executor: executor, batchSize: batchSize, inFlight: inFlight,
-                rate: rate, progress: progress)
+                from: &source, on: channel, link: link, retryFor: retryFor, executor: executor,
+                batchSize: batchSize, inFlight: inFlight, rate: rate, progress: progress)
         }
         let seconds = now() - start
         progress.finish()
-        await connection.close()
+        await link.close()
 
         let tally = outcome.tally
         print(
@@ -131,26 +136,15 @@ struct Publish: AsyncParsableCommand {
             )
         }
         if tally.nacked > 0 { printError("accountctl: the broker refused (nacked) \(tally.nacked) messages") }
+        if tally.republished > 0 {
+            printError(
+                "accountctl: \(tally.republished) messages were published again after \(tally.reconnects) lost connection(s);"
+                    + " those stored before the break may be in the stream twice")
+        }
         if let failure = outcome.failure {
             throw CLIError(Exit.failed, "publishing stopped: \(failure)")
         }
         if tally.confirmed != tally.published { throw ExitCode(Exit.failed) }
-    }
-
-    /// Declares the topology, retrying a few times on the transient 404 "home node … down"
-    /// a broker gives right after a restart (CONTRACT §6).
-    private func declare(_ topology: Topology, on connection: AMQPConnection) async throws(AMQPError) {
-        var attempt = 0
-        while true {
-            do {
-                try await topology.declare(on: connection)
-                return
-            } catch .channelClosed(404, let reply) where attempt < 5 {
-                attempt += 1
-                printError("accountctl: declaring the topology: \(reply); retrying")
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
     }
 }
 
@@ -206,6 +200,9 @@ struct Tally {
     var nacked = 0
     var returned = 0
     var firstReturn: String?
+    /// Messages sent again after a lost connection, and how many connections were lost.
+    var republished = 0
+    var reconnects = 0
 
     mutating func add(_ outcomes: [PublishOutcome]) {
         for outcome in outcomes {
@@ -221,10 +218,14 @@ struct Tally {
 }
 
 /// Publishes everything from `source`, `inFlight` batches at a time, in order (see
-/// ``SerialThreadExecutor``); returns the tally and, if the connection failed, why.
+/// ``SerialThreadExecutor``). When the connection breaks it waits for the batches in flight,
+/// reconnects through `link` (for up to `retryFor` seconds), publishes the unconfirmed batches
+/// again in order, and goes on. Returns the tally and, if it gave up, why.
 private func publishAll(
     from source: inout MessageSource,
-    on channel: AMQPChannel,
+    on firstChannel: AMQPChannel,
+    link: BrokerLink,
+    retryFor: Double,
     executor: SerialThreadExecutor,
     batchSize: Int,
     inFlight: Int,
@@ -233,62 +234,166 @@ private func publishAll(
 ) async -> (tally: Tally, failure: String?) {
     var tally = Tally()
     var failure: String?
+    var channel = firstChannel
     let start = now()
-    await withTaskGroup(of: Result<[PublishOutcome], AMQPError>.self) { group in
-        var running = 0
-        var settled = 0
+    // Batches whose confirms did not come back, in source order, waiting for a new connection.
+    var unconfirmed: [(index: Int, messages: [AMQPMessage])] = []
+    var broken: AMQPError?
+    var settled = 0
+    var sourceDone = false
+    var nextIndex = 0
+    var pending: [AMQPMessage] = []
+    pending.reserveCapacity(batchSize)
 
-        func collect() async {
-            guard let result = await group.next() else { return }
-            running -= 1
-            switch result {
-            case .success(let outcomes):
-                tally.add(outcomes)
-                settled += outcomes.count
-            case .failure(let error):
-                if failure == nil { failure = error.description }
-            }
-            progress.update(done: settled, total: source.total, fraction: source.fraction)
-        }
+    while failure == nil {
+        await withTaskGroup(of: (Int, [AMQPMessage], Result<[PublishOutcome], AMQPError>).self) { group in
+            var running = 0
 
-        var messages: [AMQPMessage] = []
-        messages.reserveCapacity(batchSize)
-        while failure == nil {
-            let message: AMQPMessage?
-            do throws(CLIError) {
-                message = try source.next()
-            } catch {
-                failure = error.message
-                break
-            }
-            if let message { messages.append(message) }
-            guard messages.count == batchSize || (message == nil && !messages.isEmpty) else {
-                if message == nil { break }
-                continue
-            }
-            if let rate {
-                // Pace: this batch may start once the ones before it are due.
-                let due = start + Double(tally.published) / rate
-                let wait = due - now()
-                if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-            }
-            let batch = messages
-            messages.removeAll(keepingCapacity: true)
-            // Children start in this order on the serial executor, each handing its batch to
-            // the connection before the next one runs: the log keeps the source's order.
-            group.addTask(executorPreference: executor) {
-                do throws(AMQPError) {
-                    return .success(try await channel.publish(batch))
-                } catch {
-                    return .failure(error)
+            func collect() async {
+                guard let (index, batch, result) = await group.next() else { return }
+                running -= 1
+                switch result {
+                case .success(let outcomes):
+                    tally.add(outcomes)
+                    settled += outcomes.count
+                case .failure(let error):
+                    if broken == nil { broken = error }
+                    unconfirmed.append((index, batch))
                 }
+                progress.update(done: settled, total: source.total, fraction: source.fraction)
             }
-            tally.published += batch.count
-            running += 1
-            while running >= inFlight { await collect() }
-            if message == nil { break }
+
+            func launch(_ batch: [AMQPMessage], index: Int) {
+                // Children start in this order on the serial executor, each handing its batch to
+                // the connection before the next one runs: the log keeps the source's order.
+                let current = channel
+                group.addTask(executorPreference: executor) {
+                    do throws(AMQPError) {
+                        return (index, batch, .success(try await current.publish(batch)))
+                    } catch {
+                        return (index, batch, .failure(error))
+                    }
+                }
+                running += 1
+            }
+
+            // First what a lost connection left unconfirmed, in order.
+            let again = unconfirmed.sorted { $0.index < $1.index }
+            unconfirmed.removeAll()
+            for (index, batch) in again {
+                guard broken == nil else {
+                    unconfirmed.append((index, batch))  // broke again: keep it for the next connection
+                    continue
+                }
+                tally.republished += batch.count
+                launch(batch, index: index)
+                while running >= inFlight { await collect() }
+            }
+
+            while broken == nil && !sourceDone {
+                let message: AMQPMessage?
+                do throws(CLIError) {
+                    message = try source.next()
+                } catch {
+                    failure = error.message
+                    break
+                }
+                if let message { pending.append(message) }
+                if message == nil { sourceDone = true }
+                guard pending.count == batchSize || (sourceDone && !pending.isEmpty) else { continue }
+                if let rate {
+                    // Pace: this batch may start once the ones before it are due.
+                    let due = start + Double(tally.published) / rate
+                    let wait = due - now()
+                    if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+                }
+                let batch = pending
+                pending.removeAll(keepingCapacity: true)
+                tally.published += batch.count
+                launch(batch, index: nextIndex)
+                nextIndex += 1
+                while running >= inFlight { await collect() }
+            }
+            while running > 0 { await collect() }
         }
-        while running > 0 { await collect() }
+        guard let error = broken else { break }  // all sent and settled
+        if failure != nil { break }
+        // The connection broke: reconnect, then the loop publishes the unconfirmed batches again.
+        tally.reconnects += 1
+        printError("accountctl: the connection broke (\(error)); reconnecting")
+        do {
+            channel = try await link.reopen(for: retryFor)
+            broken = nil
+        } catch {
+            failure = "\(error) (gave up after \(Int(retryFor)) s of reconnecting)"
+        }
     }
     return (tally, failure)
+}
+
+/// The connection publish uses, which it can open again after a loss: connect, declare the
+/// topology (retrying the transient 404 a restarted broker gives, CONTRACT §6), confirm mode.
+final class BrokerLink: @unchecked Sendable {
+    let configuration: AMQPConfiguration
+    let topology: Topology
+    private var connection: AMQPConnection?
+
+    init(configuration: AMQPConfiguration, topology: Topology) {
+        self.configuration = configuration
+        self.topology = topology
+    }
+
+    func open() async throws(AMQPError) -> AMQPChannel {
+        let connection = try await AMQPConnection.connect(configuration) { blocked, reason in
+            printError(
+                blocked
+                    ? "accountctl: the broker blocks publishing for now (\(reason)); waiting"
+                    : "accountctl: the broker accepts publishing again")
+        }
+        self.connection = connection
+        do {
+            try await declare(on: connection)
+            let channel = try await connection.openChannel()
+            try await channel.enablePublisherConfirms()
+            return channel
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Opens the link again, retrying with backoff for up to `seconds`.
+    func reopen(for seconds: Double) async throws(AMQPError) -> AMQPChannel {
+        if let connection { await connection.close() }
+        let deadline = now() + seconds
+        var delay = 0.25
+        while true {
+            do {
+                return try await open()
+            } catch {
+                guard now() + delay < deadline else { throw error }
+                printError("accountctl: \(error); retrying in \(fixed(delay, decimals: 2)) s")
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                delay = min(delay * 2, 5)
+            }
+        }
+    }
+
+    func close() async {
+        if let connection { await connection.close() }
+    }
+
+    private func declare(on connection: AMQPConnection) async throws(AMQPError) {
+        var attempt = 0
+        while true {
+            do {
+                try await topology.declare(on: connection)
+                return
+            } catch .channelClosed(404, let reply) where attempt < 5 {
+                attempt += 1
+                printError("accountctl: declaring the topology: \(reply); retrying")
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
 }
