@@ -1,3 +1,5 @@
+import Synchronization
+
 /// An AMQP channel: declarations, consuming, publishing.
 ///
 /// When the broker closes the channel (a missing exchange, a redeclaration with
@@ -148,19 +150,21 @@ public struct AMQPChannel: Sendable {
     /// each one's outcome once every confirm is in. Throws if the channel or connection
     /// ends first: then the messages without an outcome may or may not have been stored.
     public func publish(_ messages: [AMQPMessage]) async throws(AMQPError) -> [PublishOutcome] {
+        try await startPublishing(messages).outcomes()
+    }
+
+    /// Hands the messages to the connection now and returns at once; await the ticket for
+    /// their outcomes. Calls made one after another reach the broker in that order, so a
+    /// producer can keep many batches in flight without giving up ordering.
+    public func startPublishing(_ messages: [AMQPMessage]) -> PublishTicket {
+        let ticket = PublishTicket()
+        let batch = PublishBatch(count: messages.count) { result in ticket.settle(result) }
         let id = self.id
         let loop = self.loop
-        do {
-            return try await withCheckedThrowingContinuation { continuation in
-                let batch = PublishBatch(count: messages.count, continuation: continuation)
-                let accepted = loop.submit { loop in loop.publish(channel: id, messages: messages, batch: batch) }
-                if !accepted { batch.fail(with: loop.finalError ?? .closedByClient) }
-            }
-        } catch let error as AMQPError {
-            throw error
-        } catch {
-            throw .library(operation: "publish", status: 0, message: "\(error)")
+        if !loop.submit({ loop in loop.publish(channel: id, messages: messages, batch: batch) }) {
+            ticket.settle(.failure(loop.finalError ?? .closedByClient))
         }
+        return ticket
     }
 
     /// Closes the channel (channel.close handshake).
@@ -200,5 +204,41 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
             defer { index += 1 }
             return current[index]
         }
+    }
+}
+
+/// The outcomes of messages handed to ``AMQPChannel/startPublishing(_:)``, once the broker has
+/// confirmed, nacked or returned each of them (or the channel or connection ended).
+public final class PublishTicket: Sendable {
+    private struct State {
+        var result: Result<[PublishOutcome], AMQPError>?
+        var waiters: [CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    func settle(_ result: Result<[PublishOutcome], AMQPError>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>] in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: result) }
+    }
+
+    /// Waits for every outcome; throws if the channel or connection ended first.
+    public func outcomes() async throws(AMQPError) -> [PublishOutcome] {
+        let result = await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Result<[PublishOutcome], AMQPError>? in
+                if let result = state.result { return result }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+        return try result.get()
     }
 }

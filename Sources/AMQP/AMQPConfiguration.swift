@@ -9,6 +9,9 @@
 ///   bind, qos, consume…). Default 30 s.
 /// - `tls`: certificate checks and files for `amqps://`.
 /// - `connectionName`: shown in the broker's management UI.
+/// - `blockedTimeout`: how long publishes may wait while the broker blocks publishing
+///   (`connection.blocked`: a memory or disk alarm) before they fail with
+///   ``AMQPError/blocked(reason:waited:)``. Default 60 s; nil waits as long as it takes.
 public struct AMQPConfiguration: Sendable {
     public var url: AMQPURL
     public var heartbeat: Int
@@ -18,6 +21,7 @@ public struct AMQPConfiguration: Sendable {
     public var connectionName: String
     /// Largest frame we accept; bodies above it arrive in several frames.
     public var frameMax: Int
+    public var blockedTimeout: Duration?
 
     /// TLS settings, used with `amqps://` only.
     ///
@@ -48,7 +52,8 @@ public struct AMQPConfiguration: Sendable {
         rpcTimeout: Duration = .seconds(30),
         tls: TLS = TLS(),
         connectionName: String = "swift-amqp",
-        frameMax: Int = 131_072
+        frameMax: Int = 131_072,
+        blockedTimeout: Duration? = .seconds(60)
     ) {
         self.url = url
         self.heartbeat = url.heartbeat ?? heartbeat
@@ -61,6 +66,7 @@ public struct AMQPConfiguration: Sendable {
         self.tls = tls
         self.connectionName = connectionName
         self.frameMax = frameMax
+        self.blockedTimeout = blockedTimeout
     }
 
     /// Checks what can be checked before connecting: heartbeat range, TLS files readable.

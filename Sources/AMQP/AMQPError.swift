@@ -24,6 +24,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     case consumerCancelled(consumerTag: String)
     /// The broker did not answer an operation in time.
     case timeout(operation: String)
+    /// The broker has blocked publishing on this connection (a memory or disk alarm) for
+    /// longer than the configured `blockedTimeout`; the messages were not sent.
+    case blocked(reason: String, waited: Duration)
     /// librabbitmq reported an error that none of the above describes.
     case library(operation: String, status: Int32, message: String)
 
@@ -52,6 +55,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "the broker cancelled consumer '\(tag)' (was its queue deleted?)"
         case .timeout(let operation):
             return "the broker did not answer \(operation) in time"
+        case .blocked(let reason, let waited):
+            return "the broker has blocked publishing for \(waited) (\(reason)): it is short of memory or disk;"
+                + " free some on the broker or raise its limits"
         case .library(let operation, let status, let message):
             return "\(operation) failed: \(message) (librabbitmq status \(status))"
         }

@@ -42,6 +42,20 @@ final class ConnectionLoop: @unchecked Sendable {
     private var failure: AMQPError?
     private let arena = CArena()
     private(set) var isBlocked = false
+    private var blockedReason = ""
+    /// Publishes held back, in order, while the broker blocks publishing or the socket's send
+    /// buffer is full: writing them would stall this thread, since rabbitmq-c waits in send
+    /// without a deadline. They go out when the broker unblocks and the socket has room, or
+    /// fail after `blockedTimeout`.
+    private var heldPublishes: [HeldPublish] = []
+    private var heldSince: ContinuousClock.Instant?
+    private var blockedSince: ContinuousClock.Instant?
+
+    private struct HeldPublish {
+        var channel: UInt16
+        var messages: ArraySlice<AMQPMessage>
+        var batch: PublishBatch
+    }
 
     /// Called on the connection thread when the broker blocks (true) or unblocks (false) publishers.
     var onBlocked: (@Sendable (Bool, String) -> Void)?
@@ -271,6 +285,8 @@ final class ConnectionLoop: @unchecked Sendable {
         while true {
             // After a failure the rest still run: they fail at once instead of waiting forever.
             for command in takeCommands() { command(self) }
+            writeHeldPublishes()
+            failHeldPublishesPastTimeout()
             if stopRequested || failure != nil { break }
             var moreToRead = false
             do {
@@ -297,8 +313,9 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func waitForActivity() {
+        let socketEvents = waitsForSocketRoom ? Int16(POLLIN) | Int16(POLLOUT) : Int16(POLLIN)
         var fds = [
-            pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: socketFD, events: socketEvents, revents: 0),
             pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
         ]
         let heartbeat = configuration.heartbeat
@@ -385,12 +402,16 @@ final class ConnectionLoop: @unchecked Sendable {
             let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
             let reason = String(amqpBytes: blocked.reason)
             isBlocked = true
+            blockedReason = reason
+            blockedSince = .now
             logger.warning("the broker blocked publishing on this connection: \(reason)")
             onBlocked?(true, reason)
         case CRA_CONNECTION_UNBLOCKED:
             isBlocked = false
+            blockedSince = nil
             logger.info("the broker unblocked publishing on this connection")
             onBlocked?(false, "")
+            writeHeldPublishes()
         default:
             break
         }
@@ -486,6 +507,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func finish(with error: AMQPError) {
         flushDeliveries()
+        for entry in heldPublishes { entry.batch.fail(with: error) }
+        heldPublishes.removeAll()
         for id in Array(channels.keys) { endChannel(id, error: error) }
         for tag in Array(consumers.keys) { endConsumer(tag: tag, error: error) }
         if let connection {
@@ -728,41 +751,87 @@ extension ConnectionLoop {
             operation: "basic.nack")
     }
 
-    /// Writes the messages; the batch completes as their confirms arrive (at once without confirm mode).
+    /// Writes the messages; the batch completes as their confirms arrive (at once without confirm
+    /// mode). While the broker blocks publishing, or the socket has no room, they wait their turn.
     func publish(channel: UInt16, messages: [AMQPMessage], batch: PublishBatch) {
+        if heldPublishes.isEmpty { heldSince = .now }
+        heldPublishes.append(HeldPublish(channel: channel, messages: messages[...], batch: batch))
+        writeHeldPublishes()
+    }
+
+    /// Writes held publishes in order, as far as the broker and the socket allow.
+    private func writeHeldPublishes() {
+        while !isBlocked, failure == nil, var entry = heldPublishes.first {
+            let done = write(&entry)
+            if done {
+                heldPublishes.removeFirst()
+                heldSince = .now
+            } else {
+                heldPublishes[0] = entry
+                return
+            }
+        }
+        if heldPublishes.isEmpty { heldSince = nil }
+    }
+
+    /// Writes what the socket has room for; true when the entry is done (written or failed).
+    private func write(_ entry: inout HeldPublish) -> Bool {
         let state: ChannelState
         let connection: amqp_connection_state_t
         do {
             connection = try requireConnection()
-            state = try requireChannel(channel)
+            state = try requireChannel(entry.channel)
         } catch {
-            batch.fail(with: error)
-            return
+            entry.batch.fail(with: error)
+            return true
         }
-        for (index, message) in messages.enumerated() {
+        defer { arena.reset() }
+        while let index = entry.messages.indices.first {
+            let message = entry.messages[index]
+            let room = cra_socket_send_room(socketFD)
+            if room >= 0 && room < message.body.count + 4096 { return false }
             arena.reset()
             var properties = arena.properties(message.properties)
             let exchange = arena.bytes(message.exchange)
             let routingKey = arena.bytes(message.routingKey)
             let status = message.body.withUnsafeBytes { body in
                 amqp_basic_publish(
-                    connection, channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
+                    connection, entry.channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
                     amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
             }
             if status != AMQP_STATUS_OK.rawValue {
                 let error = lostError(status: status)
                 failure = error
-                batch.fail(with: error)
-                return
+                entry.batch.fail(with: error)
+                return true
             }
             if state.confirmMode {
-                state.track(batch: batch, index: index)
+                state.track(batch: entry.batch, index: index)
             } else {
-                batch.complete(index, .sent)
+                entry.batch.complete(index, .sent)
             }
+            entry.messages = entry.messages.dropFirst()
         }
-        arena.reset()
+        return true
     }
+
+    /// Ends the connection when publishing has been stuck longer than `blockedTimeout`: blocked
+    /// by the broker with publishes waiting (held, or written and unconfirmed), or a socket that
+    /// takes nothing. Every waiting publish then fails with the reason; nothing hangs.
+    private func failHeldPublishesPastTimeout() {
+        guard let limit = configuration.blockedTimeout else { return }
+        let now = ContinuousClock.now
+        if isBlocked, let since = blockedSince, now - since >= limit,
+            !heldPublishes.isEmpty || channels.values.contains(where: \.hasUnconfirmed)
+        {
+            failure = .blocked(reason: blockedReason, waited: limit)
+        } else if !isBlocked, let since = heldSince, !heldPublishes.isEmpty, now - since >= limit {
+            failure = .timeout(operation: "taking our messages (its socket accepted nothing for \(limit))")
+        }
+    }
+
+    /// True when held publishes wait only for room in the socket (so poll for writability).
+    var waitsForSocketRoom: Bool { !heldPublishes.isEmpty && !isBlocked }
 }
 
 // MARK: - State kept per channel and per consumer
@@ -779,34 +848,36 @@ final class ConsumerState {
 }
 
 /// The messages of one `publish` call, completed when every one has its outcome.
+/// The messages of one `publish` call, completed when every one has its outcome.
+/// Touched on the connection thread only; `completion` runs there, once.
 final class PublishBatch: @unchecked Sendable {
     private var outcomes: [PublishOutcome]
     private var remaining: Int
-    private var continuation: CheckedContinuation<[PublishOutcome], any Error>?
+    private var completion: (@Sendable (Result<[PublishOutcome], AMQPError>) -> Void)?
 
-    init(count: Int, continuation: CheckedContinuation<[PublishOutcome], any Error>) {
+    init(count: Int, completion: @escaping @Sendable (Result<[PublishOutcome], AMQPError>) -> Void) {
         self.outcomes = Array(repeating: .nacked, count: count)
         self.remaining = count
-        self.continuation = continuation
+        self.completion = completion
         if count == 0 { finishIfDone() }
     }
 
     func complete(_ index: Int, _ outcome: PublishOutcome) {
-        guard continuation != nil else { return }
+        guard completion != nil else { return }
         outcomes[index] = outcome
         remaining -= 1
         finishIfDone()
     }
 
     func fail(with error: AMQPError) {
-        continuation?.resume(throwing: error)
-        continuation = nil
+        completion?(.failure(error))
+        completion = nil
     }
 
     private func finishIfDone() {
         if remaining == 0 {
-            continuation?.resume(returning: outcomes)
-            continuation = nil
+            completion?(.success(outcomes))
+            completion = nil
         }
     }
 }
@@ -853,6 +924,8 @@ final class ChannelState {
             oldestUnconfirmed += 1
         }
     }
+
+    var hasUnconfirmed: Bool { !unconfirmed.isEmpty }
 
     func fail(with error: AMQPError) {
         for entry in unconfirmed.values { entry.batch.fail(with: error) }

@@ -10,7 +10,21 @@
 #include <amqp_tcp_socket.h>
 #include <pthread.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+/// Bytes the socket's send buffer can still take without blocking (half of SO_SNDBUF, as the
+/// kernel doubles it for its bookkeeping, less what is queued); -1 when unknown.
+static inline long cra_socket_send_room(int fd) {
+    int queued = 0;
+    int buffer = 0;
+    socklen_t length = sizeof buffer;
+    if (ioctl(fd, SIOCOUTQ, &queued) != 0) return -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &length) != 0) return -1;
+    return (long)buffer / 2 - queued;
+}
 
 /// A non-blocking eventfd that wakes the connection thread out of poll().
 static inline int cra_wakefd_create(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }

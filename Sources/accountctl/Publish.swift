@@ -26,6 +26,9 @@ struct Publish: AsyncParsableCommand {
             routing key is account.<kind> from the line's "type" when the line is a JSON object with a \
             string "type", account.unknown otherwise.
 
+            While the broker blocks publishing (a memory or disk alarm) it says so and waits; it goes \
+            on when the alarm clears, or fails after --blocked-timeout seconds.
+
             A lost connection (a broker restart, a transient error) is not the end: it reconnects with \
             backoff for up to --retry-for seconds and publishes again every message the broker had not \
             confirmed, in order. So every message is in the stream at least once; one that was stored but \
@@ -65,6 +68,13 @@ struct Publish: AsyncParsableCommand {
             valueName: "seconds"))
     var retryFor: Double = 60
 
+    @Option(
+        name: .customLong("blocked-timeout"),
+        help: ArgumentHelp(
+            "While the broker blocks publishing (a memory or disk alarm), wait this many seconds before failing",
+            valueName: "seconds"))
+    var blockedTimeout: Double = 60
+
     @Flag(help: "No progress on standard error (the summary line is still printed)")
     var quiet = false
 
@@ -91,6 +101,9 @@ struct Publish: AsyncParsableCommand {
         } catch {
             throw CLIError(Exit.usage, error.description)
         }
+        guard blockedTimeout > 0 else { throw CLIError(Exit.usage, "--blocked-timeout must be above 0") }
+        var settings = configuration
+        settings.blockedTimeout = .milliseconds(Int64(blockedTimeout * 1000))
         let topology = names.topology()
 
         // Open the input before connecting: a missing file is a usage error, not a broker one.
@@ -102,7 +115,7 @@ struct Publish: AsyncParsableCommand {
                 generator.generator.makeIterator(), total: generator.resolved.events, exchange: topology.exchange)
         }
 
-        let link = BrokerLink(configuration: configuration, topology: topology)
+        let link = BrokerLink(configuration: settings, topology: topology)
         let channel: AMQPChannel
         do {
             channel = try await link.open()
@@ -114,13 +127,10 @@ struct Publish: AsyncParsableCommand {
         let batchSize = min(batch, window, rate.map { max(1, Int($0 / 20)) } ?? Int.max)
         let inFlight = max(1, window / batchSize)
         let progress = ProgressReporter(quiet: quiet, verb: "publish")
-        let executor = SerialThreadExecutor()
         let start = now()
-        let outcome = await withTaskExecutorPreference(executor) {
-            await publishAll(
-                from: &source, on: channel, link: link, retryFor: retryFor, executor: executor,
-                batchSize: batchSize, inFlight: inFlight, rate: rate, progress: progress)
-        }
+        let outcome = await publishAll(
+            from: &source, on: channel, link: link, retryFor: retryFor, batchSize: batchSize, inFlight: inFlight,
+            rate: rate, progress: progress)
         let seconds = now() - start
         progress.finish()
         await link.close()
@@ -217,16 +227,16 @@ struct Tally {
     }
 }
 
-/// Publishes everything from `source`, `inFlight` batches at a time, in order (see
-/// ``SerialThreadExecutor``). When the connection breaks it waits for the batches in flight,
-/// reconnects through `link` (for up to `retryFor` seconds), publishes the unconfirmed batches
-/// again in order, and goes on. Returns the tally and, if it gave up, why.
+/// Publishes everything from `source`, keeping `inFlight` batches unconfirmed at a time. Batches
+/// are handed to the connection one after another, so the stream keeps the source's order.
+/// When the connection breaks, it reconnects through `link` (for up to `retryFor` seconds),
+/// publishes the batches without a confirm again, in order, and goes on. Returns the tally and,
+/// if it gave up, why.
 private func publishAll(
     from source: inout MessageSource,
     on firstChannel: AMQPChannel,
     link: BrokerLink,
     retryFor: Double,
-    executor: SerialThreadExecutor,
     batchSize: Int,
     inFlight: Int,
     rate: Double?,
@@ -236,89 +246,77 @@ private func publishAll(
     var failure: String?
     var channel = firstChannel
     let start = now()
-    // Batches whose confirms did not come back, in source order, waiting for a new connection.
-    var unconfirmed: [(index: Int, messages: [AMQPMessage])] = []
-    var broken: AMQPError?
     var settled = 0
     var sourceDone = false
-    var nextIndex = 0
+    // Oldest first: what was handed to the connection and not settled yet.
+    var waiting: [(messages: [AMQPMessage], ticket: PublishTicket)] = []
+    // Batches a lost connection left without a confirm, to publish again first.
+    var again: [[AMQPMessage]] = []
+    var broken: AMQPError?
+
+    func settleOldest() async {
+        let (messages, ticket) = waiting.removeFirst()
+        do throws(AMQPError) {
+            let outcomes = try await ticket.outcomes()
+            tally.add(outcomes)
+            settled += outcomes.count
+        } catch {
+            if broken == nil { broken = error }
+            again.append(messages)
+        }
+        progress.update(done: settled, total: source.total, fraction: source.fraction)
+    }
+
+    func send(_ messages: [AMQPMessage]) async {
+        waiting.append((messages, channel.startPublishing(messages)))
+        while waiting.count >= inFlight { await settleOldest() }
+    }
+
     var pending: [AMQPMessage] = []
     pending.reserveCapacity(batchSize)
-
     while failure == nil {
-        await withTaskGroup(of: (Int, [AMQPMessage], Result<[PublishOutcome], AMQPError>).self) { group in
-            var running = 0
-
-            func collect() async {
-                guard let (index, batch, result) = await group.next() else { return }
-                running -= 1
-                switch result {
-                case .success(let outcomes):
-                    tally.add(outcomes)
-                    settled += outcomes.count
-                case .failure(let error):
-                    if broken == nil { broken = error }
-                    unconfirmed.append((index, batch))
-                }
-                progress.update(done: settled, total: source.total, fraction: source.fraction)
+        let retry = again
+        again.removeAll()
+        for messages in retry {
+            if broken != nil {
+                // Broke again: what is still waiting goes first, then the rest, in order.
+                while !waiting.isEmpty { await settleOldest() }
+                again.append(messages)
+                continue
             }
-
-            func launch(_ batch: [AMQPMessage], index: Int) {
-                // Children start in this order on the serial executor, each handing its batch to
-                // the connection before the next one runs: the log keeps the source's order.
-                let current = channel
-                group.addTask(executorPreference: executor) {
-                    do throws(AMQPError) {
-                        return (index, batch, .success(try await current.publish(batch)))
-                    } catch {
-                        return (index, batch, .failure(error))
-                    }
-                }
-                running += 1
-            }
-
-            // First what a lost connection left unconfirmed, in order.
-            let again = unconfirmed.sorted { $0.index < $1.index }
-            unconfirmed.removeAll()
-            for (index, batch) in again {
-                guard broken == nil else {
-                    unconfirmed.append((index, batch))  // broke again: keep it for the next connection
-                    continue
-                }
-                tally.republished += batch.count
-                launch(batch, index: index)
-                while running >= inFlight { await collect() }
-            }
-
-            while broken == nil && !sourceDone {
-                let message: AMQPMessage?
-                do throws(CLIError) {
-                    message = try source.next()
-                } catch {
-                    failure = error.message
-                    break
-                }
-                if let message { pending.append(message) }
-                if message == nil { sourceDone = true }
-                guard pending.count == batchSize || (sourceDone && !pending.isEmpty) else { continue }
-                if let rate {
-                    // Pace: this batch may start once the ones before it are due.
-                    let due = start + Double(tally.published) / rate
-                    let wait = due - now()
-                    if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
-                }
-                let batch = pending
-                pending.removeAll(keepingCapacity: true)
-                tally.published += batch.count
-                launch(batch, index: nextIndex)
-                nextIndex += 1
-                while running >= inFlight { await collect() }
-            }
-            while running > 0 { await collect() }
+            tally.republished += messages.count
+            await send(messages)
         }
+        while broken == nil && !sourceDone {
+            let message: AMQPMessage?
+            do throws(CLIError) {
+                message = try source.next()
+            } catch {
+                failure = error.message
+                break
+            }
+            if let message { pending.append(message) }
+            if message == nil { sourceDone = true }
+            guard pending.count == batchSize || (sourceDone && !pending.isEmpty) else { continue }
+            if let rate {
+                // Pace: this batch may start once the ones before it are due.
+                let wait = start + Double(tally.published) / rate - now()
+                if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
+            }
+            let batch = pending
+            pending.removeAll(keepingCapacity: true)
+            tally.published += batch.count
+            await send(batch)
+        }
+        while !waiting.isEmpty { await settleOldest() }
         guard let error = broken else { break }  // all sent and settled
         if failure != nil { break }
-        // The connection broke: reconnect, then the loop publishes the unconfirmed batches again.
+        if case .blocked = error {
+            // A new connection would be blocked just the same: say so and stop.
+            failure = error.description
+            break
+        }
+        // The connection broke: reconnect, then publish again what has no confirm, in order.
         tally.reconnects += 1
         printError("accountctl: the connection broke (\(error)); reconnecting")
         do {

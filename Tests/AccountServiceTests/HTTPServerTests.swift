@@ -347,7 +347,7 @@ struct HTTPServerTests {
         let server = HTTPServer(
             host: "127.0.0.1", port: 0, api: api, limits: HTTPServer.Limits(shutdownGracePeriod: .seconds(5)))
         let port = try #require(try await server.start().port)
-        let connection = try RawHTTPConnection(port: port)
+        let connection = try RawHTTPConnection(port: port, timeoutSeconds: 20)
         try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
         try await Task.sleep(for: .milliseconds(50))  // the head is in; the body is not complete
         let stopping = Task { await server.shutdown() }
