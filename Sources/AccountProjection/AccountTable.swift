@@ -152,6 +152,14 @@ struct AccountTable: Sendable {
         }
     }
 
+    /// Calls `body` with every record in use, in index order.
+    func forEachLive(_ body: (AccountRecord) -> Void) {
+        let free = Set(freeRecords)
+        for (index, record) in records.enumerated() where !free.contains(Int32(index)) {
+            body(record)
+        }
+    }
+
     /// Gives in-place access to a record.
     @inline(__always)
     subscript(index: Int) -> AccountRecord {

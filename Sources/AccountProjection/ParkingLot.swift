@@ -48,6 +48,15 @@ struct ParkingLot<Origin> {
         return node
     }
 
+    /// Calls `body` with every parked entry, the longest-parked first.
+    func forEachOldestFirst(_ body: (Entry) -> Void) {
+        var node = oldest
+        while node >= 0 {
+            if let entry = nodes[Int(node)].entry { body(entry) }
+            node = nodes[Int(node)].newer
+        }
+    }
+
     /// Takes the event parked for this account at this sequence, if any.
     mutating func remove(account: Int, sequence: Int64) -> Entry? {
         guard let node = index.removeValue(forKey: Key(account: Int32(account), sequence: sequence)) else {

@@ -68,16 +68,16 @@ public struct Projection<Origin> {
     /// The most events parked at once, over all accounts.
     public let parkingLimit: Int
 
-    private var table = AccountTable()
-    private var parking = ParkingLot<Origin>()
+    var table = AccountTable()
+    var parking = ParkingLot<Origin>()
     /// Record indices of opened accounts in byte order of id, as of the last listing.
     private var sortedIDs: [Int32] = []
     /// Accounts opened since, in no order: merged in by the next listing.
-    private var pendingIDs: [Int32] = []
-    private var opened = 0
-    private var applied = 0
-    private var duplicates = 0
-    private var invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
+    var pendingIDs: [Int32] = []
+    var opened = 0
+    var applied = 0
+    var duplicates = 0
+    var invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
 
     public init(parkingLimit: Int = 10_000) {
         self.parkingLimit = max(0, parkingLimit)
@@ -351,7 +351,7 @@ private struct SortKey {
 
 extension RejectionReason {
     /// The position of this reason's counter.
-    fileprivate var counterIndex: Int {
+    var counterIndex: Int {
         switch self {
         case .malformedJSON: 0
         case .tooLarge: 1

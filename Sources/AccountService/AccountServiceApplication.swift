@@ -10,6 +10,8 @@ public import UnixSignals
 /// - `replicaName`: `X-Served-By` and `/stats` `replica`. Default: the host name.
 /// - `parkingLimit`: out-of-order events held over all accounts. Default 10,000.
 /// - `http`: connection bounds of the read API.
+/// - `snapshotDirectory`: where the projection's snapshot is kept; nil (the default): no snapshots.
+/// - `snapshotInterval`: how often a snapshot is written while the offset moves. Default 30 s.
 public struct ServiceSettings: Sendable {
     public var consumer: ConsumerSettings
     public var httpHost: String
@@ -17,6 +19,8 @@ public struct ServiceSettings: Sendable {
     public var replicaName: String
     public var parkingLimit: Int
     public var http: HTTPServer.Limits
+    public var snapshotDirectory: String?
+    public var snapshotInterval: Duration
 
     public init(
         consumer: ConsumerSettings,
@@ -24,7 +28,9 @@ public struct ServiceSettings: Sendable {
         httpPort: Int = 6767,
         replicaName: String,
         parkingLimit: Int = 10_000,
-        http: HTTPServer.Limits = HTTPServer.Limits()
+        http: HTTPServer.Limits = HTTPServer.Limits(),
+        snapshotDirectory: String? = nil,
+        snapshotInterval: Duration = .seconds(30)
     ) {
         self.consumer = consumer
         self.httpHost = httpHost
@@ -32,6 +38,8 @@ public struct ServiceSettings: Sendable {
         self.replicaName = replicaName
         self.parkingLimit = parkingLimit
         self.http = http
+        self.snapshotDirectory = snapshotDirectory
+        self.snapshotInterval = snapshotInterval
     }
 }
 
@@ -41,6 +49,8 @@ public struct AccountServiceApplication: Sendable {
     public let consumer: StreamConsumer
     public let server: HTTPServer
     public let settings: ServiceSettings
+    /// Nil when snapshots are off.
+    public let snapshotter: Snapshotter?
 
     public init(settings: ServiceSettings, logger: Logger) {
         self.settings = settings
@@ -52,26 +62,43 @@ public struct AccountServiceApplication: Sendable {
         self.server = HTTPServer(
             host: settings.httpHost, port: settings.httpPort,
             api: ReadAPI(model: store, replicaName: settings.replicaName), limits: settings.http)
+        self.snapshotter = settings.snapshotDirectory.map { directory in
+            Snapshotter(
+                directory: directory, interval: settings.snapshotInterval,
+                identity: Snapshotter.identity(
+                    stream: settings.consumer.topology.stream, exchange: settings.consumer.topology.exchange,
+                    parkingLimit: settings.parkingLimit),
+                store: store, logger: logger)
+        }
     }
 
     /// Binds the read API (so a taken port fails at once, before anything else starts),
     /// then runs the consumer and the server until SIGTERM/SIGINT or cancellation.
+    ///
+    /// With snapshots on, the snapshot is loaded first, before the consumer connects (so it
+    /// resumes after the offset the snapshot covers), written periodically, and written
+    /// once more after a graceful stop, when the consumer has stopped.
     public func run(logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        // Before the read API serves, so that no reader sees the empty store first.
+        snapshotter?.load()
         let address = try await server.start()
         logger.info(
             "read API listening on \(address)",
             metadata: [
                 "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
             ])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: consumer),
+            .init(service: server),
+        ]
+        if let snapshotter { services.append(.init(service: snapshotter)) }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: consumer),
-                    .init(service: server),
-                ],
+                services: services,
                 gracefulShutdownSignals: gracefulShutdownSignals,
                 cancellationSignals: [],
                 logger: logger))
         try await group.run()
+        snapshotter?.writeNow(reason: "on shutdown")
     }
 }

@@ -51,6 +51,12 @@ enum AccountServiceCommand {
                 flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY", defaultText: "10",
                 help: "Longest wait between connection attempts, in seconds"),
             .init(
+                flag: "snapshot-dir", variable: "SNAPSHOT_DIR", defaultText: "off",
+                help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop"),
+            .init(
+                flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL", defaultText: "30",
+                help: "Seconds between snapshots while events arrive"),
+            .init(
                 flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
                 help: "trace, debug, info, notice, warning, error or critical"),
         ] + BrokerSettings.descriptors
@@ -150,6 +156,13 @@ enum AccountServiceCommand {
         guard stop > 0, maxDelay > 0 else {
             throw SettingError(setting: "SHUTDOWN_TIMEOUT / RECONNECT_MAX_DELAY", problem: "must be above 0")
         }
+        // Empty or "off": no snapshots.
+        let snapshotDirectory: String = try env.setting(
+            flags["snapshot-dir"], "SNAPSHOT_DIR", default: "off", parse: { $0 }, expected: "a directory")
+        let snapshotInterval: Double = try number("snapshot-interval", "SNAPSHOT_INTERVAL", 30)
+        guard snapshotInterval > 0 else {
+            throw SettingError(setting: "SNAPSHOT_INTERVAL / --snapshot-interval", problem: "must be above 0")
+        }
         let consumer = ConsumerSettings(
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
@@ -158,7 +171,9 @@ enum AccountServiceCommand {
             httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),
             httpPort: port,
             replicaName: try text("replica-name", "REPLICA_NAME", hostName()),
-            parkingLimit: parked)
+            parkingLimit: parked,
+            snapshotDirectory: snapshotDirectory == "off" || snapshotDirectory.isEmpty ? nil : snapshotDirectory,
+            snapshotInterval: .milliseconds(Int64(snapshotInterval * 1000)))
         return (settings, stop)
     }
 }

@@ -15,6 +15,7 @@ struct CommandLineTests {
         for line in [
             "--http-port <value>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <value>",
             "[env: AMQP_PASSWORD_FILE]", "--parked-limit", "Exit status:",
+            "--snapshot-dir <value>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
         ] {
             #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
         }
@@ -30,6 +31,8 @@ struct CommandLineTests {
             ([], ["LOG_LEVEL": "loud"], "LOG_LEVEL / --log-level: 'loud' is not a log level"),
             ([], ["AMQP_URL": "http://x"], "AMQP_URL / --amqp-url: invalid AMQP URL: scheme 'http'"),
             ([], ["AMQP_PASSWORD_FILE": "/nonexistent/pw"], "cannot read '/nonexistent/pw'"),
+            ([], ["SNAPSHOT_INTERVAL": "0"], "SNAPSHOT_INTERVAL / --snapshot-interval: must be above 0"),
+            ([], ["SNAPSHOT_INTERVAL": "soon"], "SNAPSHOT_INTERVAL / --snapshot-interval: 'soon' is not a number"),
         ])
     func badSettings(arguments: [String], environment: [String: String], message: String) async throws {
         let result = try await run(arguments, environment: environment)

@@ -17,6 +17,9 @@ public final class AccountStore: ReadModel {
         var tailKnown = false
         var everCaughtUp = false
         var reconnects = 0
+        /// Rejected events handed out by `apply` whose publish is not confirmed yet: while
+        /// there are any, no snapshot is taken (it would cover events never sent).
+        var unconfirmedRejections = 0
     }
 
     private let state: Mutex<State>
@@ -40,8 +43,41 @@ public final class AccountStore: ReadModel {
                 _ = state.projection.apply(event.decoded, origin: event.origin, rejected: &rejected)
                 if let offset = event.origin.offset { state.lastOffset = offset }
             }
+            state.unconfirmedRejections += rejected.count
         }
         return rejected
+    }
+
+    /// The broker confirmed this many of the rejected events `apply` handed out.
+    func rejectionsConfirmed(_ count: Int) {
+        state.withLock { $0.unconfirmedRejections = max(0, $0.unconfirmedRejections - count) }
+    }
+
+    // MARK: Snapshots
+
+    /// The projection as a snapshot covering `lastOffset`, encoded under the lock (a few
+    /// ms for 20,000 accounts); nil before the first event, and while rejected events
+    /// wait for the broker's confirm.
+    public func snapshotBytes(identity: String) -> (bytes: [UInt8], offset: Int64)? {
+        state.withLock { state in
+            guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
+            let bytes = state.projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
+            return (bytes, offset)
+        }
+    }
+
+    /// Replaces the projection with a snapshot's, and resumes after the offset it covers.
+    /// Call before the consumer starts. Returns that offset and the opened accounts.
+    @discardableResult
+    public func restore(from bytes: [UInt8], identity: String) throws(SnapshotError) -> (offset: Int64, accounts: Int) {
+        let (projection, offset) = try Projection<EventOrigin>.restore(
+            from: bytes, identity: identity, decodeOrigin: EventOrigin.decode)
+        let accounts = projection.statistics.accounts
+        state.withLock { state in
+            state.projection = projection
+            state.lastOffset = offset
+        }
+        return (offset, accounts)
     }
 
     /// The offset after which consumption resumes: the last one handled, or nil for `first`.

@@ -165,6 +165,7 @@ public final class StreamConsumer: Service, Sendable {
         if !rejected.isEmpty {
             do {
                 try await invalid.publish(rejected)
+                store.rejectionsConfirmed(rejected.count)
             } catch {
                 unsentRejections.withLock { $0 += rejected }
                 throw error
@@ -181,6 +182,7 @@ public final class StreamConsumer: Service, Sendable {
         guard !pending.isEmpty else { return }
         do {
             try await invalid.publish(pending)
+            store.rejectionsConfirmed(pending.count)
             logger.info("sent \(pending.count) rejected events held back while the broker was away")
         } catch {
             unsentRejections.withLock { $0 = pending + $0 }
