@@ -235,3 +235,35 @@ extension String {
         return count
     }
 }
+
+@Suite("accountservice stops cleanly under load", .enabled(if: TestBroker.enabled))
+struct GracefulShutdownTests {
+    @Test("SIGTERM in the middle of a backlog: exit 0 well within SHUTDOWN_TIMEOUT, at a batch boundary")
+    func sigtermDuringReplay() async throws {
+        let topology = uniqueTopology("sigterm")
+        defer { Task { await deleteTopology(topology) } }
+        var bodies: [[UInt8]] = []
+        for account in 1...2_000 {
+            bodies.append(TestEvent.opened("acc-\(account)"))
+            for sequence in 2...10 { bodies.append(TestEvent.deposited("acc-\(account)", sequence, sequence)) }
+        }
+        try await publish(bodies, to: topology)
+        // A small prefetch keeps the replay of 20,000 events going for a while.
+        let service = try await ServiceProcess(
+            topology: topology, replica: "sigterm", extraEnvironment: ["PREFETCH": "10", "SHUTDOWN_TIMEOUT": "8"])
+        #expect(
+            await service.wait(timeout: .seconds(20)) { StatsView(service.get("/stats")?.bodyText ?? "").handled > 500 }
+        )
+        let handledBefore = StatsView(service.get("/stats")?.bodyText ?? "").handled
+        #expect(handledBefore < 20_000, "the replay was over before SIGTERM; nothing was under load")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let status = await service.terminate()
+        let took = clock.now - start
+        #expect(status == 0, "log:\n\(service.log)")
+        #expect(took < .seconds(8), "stopping took \(took)")
+        let log = service.log
+        #expect(log.contains("stream consumer stopped"), "log:\n\(log)")
+        #expect(!log.contains("exiting now"), "the watchdog had to end it:\n\(log)")
+    }
+}
