@@ -526,6 +526,8 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         // Commands that arrived while we were ending run against the closed state and fail.
         for command in leftover { command(self) }
+        for entry in heldPublishes { entry.batch.fail(with: error) }
+        heldPublishes.removeAll()
         for waiter in waiters { waiter.resume(returning: error) }
         if error != .closedByClient {
             logger.debug("connection to \(configuration.url) ended: \(error)")
@@ -754,6 +756,11 @@ extension ConnectionLoop {
     /// Writes the messages; the batch completes as their confirms arrive (at once without confirm
     /// mode). While the broker blocks publishing, or the socket has no room, they wait their turn.
     func publish(channel: UInt16, messages: [AMQPMessage], batch: PublishBatch) {
+        guard failure == nil, connection != nil else {
+            // The connection has ended (or is ending): nothing will ever write these.
+            batch.fail(with: failure ?? finalError ?? .closedByClient)
+            return
+        }
         if heldPublishes.isEmpty { heldSince = .now }
         heldPublishes.append(HeldPublish(channel: channel, messages: messages[...], batch: batch))
         writeHeldPublishes()

@@ -67,7 +67,7 @@ public final class ServiceProcess: @unchecked Sendable {
         exited = false
         logPath = "/tmp/accountservice-test-\(replica)-\(port).log"
         var environment: [String: String] = [
-            "AMQP_URL": try TestBroker.requireURL(),
+            "AMQP_URL": try extraEnvironment["AMQP_URL"] ?? TestBroker.requireURL(),
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": "\(port)",
             "REPLICA_NAME": replica,
@@ -99,7 +99,11 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     deinit {
-        if !exited { kill(pid, SIGKILL); _ = waitForExit() }
+        // Never kill(0, …): that is the whole process group, the test runner included.
+        if pid > 0 && !exited {
+            kill(pid, SIGKILL)
+            _ = waitForExit()
+        }
     }
 
     private var exited = false
@@ -108,6 +112,7 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Sends SIGTERM and returns the exit status (nil if it did not exit normally, or
     /// not within 15 s). Polls, so that it never blocks a thread of the test's pool.
     public func terminate() async -> Int32? {
+        guard pid > 0 else { return nil }
         kill(pid, SIGTERM)
         for _ in 0..<750 where isRunning {
             try? await Task.sleep(for: .milliseconds(20))
@@ -116,6 +121,7 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     public func kill9() async {
+        guard pid > 0 else { return }
         kill(pid, SIGKILL)
         while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
