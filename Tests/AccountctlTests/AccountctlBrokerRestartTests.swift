@@ -26,9 +26,9 @@ struct AccountctlBrokerRestartTests {
             "INVALID_QUEUE": topology.invalidQueue,
         ]
         let history = ["--accounts", "300", "--events", "16000", "--seed", "11"]
-        // About 4 s of publishing at this rate; the broker goes away in the middle of it.
+        // About 8 s of publishing at this rate; the broker goes away early in it (a stop takes seconds).
         async let published = runAccountctl(
-            ["publish", "--quiet", "--rate", "4000"] + history, environment: names, timeout: 120)
+            ["publish", "--quiet", "--rate", "2000"] + history, environment: names, timeout: 120)
         try await Task.sleep(for: .milliseconds(1500))
         try await broker("down")
         try await broker("up")
