@@ -62,14 +62,4 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(operation) failed: \(message) (librabbitmq status \(status))"
         }
     }
-
-    /// True when the whole connection is unusable (as opposed to one channel or one call).
-    public var isConnectionLevel: Bool {
-        switch self {
-        case .channelClosed, .consumerCancelled, .invalidURL, .invalidConfiguration:
-            return false
-        default:
-            return true
-        }
-    }
 }

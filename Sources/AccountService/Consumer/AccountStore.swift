@@ -15,7 +15,6 @@ public final class AccountStore: ReadModel {
         /// The stream's last offset when this connection started; nil until known.
         var tailAtStart: Int64?
         var tailKnown = false
-        var everCaughtUp = false
         var reconnects = 0
         /// Rejected events handed out by `apply` whose publish is not confirmed yet: while
         /// there are any, no snapshot is taken (it would cover events never sent).
