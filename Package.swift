@@ -14,12 +14,17 @@ let package = Package(
         .executable(name: "accountctl", targets: ["accountctl"]),
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "AccountProjection", targets: ["AccountProjection"]),
+        .library(name: "AccountServiceLauncher", targets: ["AccountServiceLauncher"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // CoreMetrics only (its `Metrics` module brings FoundationEssentials); Prometheus text from swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         // librabbitmq (rabbitmq-c 0.11) as a system library, with a header of small inline shims.
@@ -68,13 +73,28 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
         ),
-        // No argument parser here: it would bring FoundationEssentials into the service's binary.
+        // The program: flags, environment, logging, exit codes. A library, so that a build with a
+        // trace exporter (OTel/) can run the same program. No argument parser here: it would
+        // bring FoundationEssentials into the service's binary.
+        .target(
+            name: "AccountServiceLauncher",
+            dependencies: [
+                "AccountService", "AccountMessaging", "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "accountservice",
-            dependencies: ["AccountService", "AccountMessaging", "AMQP"],
+            dependencies: ["AccountServiceLauncher"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -110,7 +130,10 @@ let package = Package(
         ),
         .testTarget(
             name: "AccountServiceTests",
-            dependencies: ["AccountService", "AccountProjection", "AMQP", "accountservice", "TestSupport"],
+            dependencies: [
+                "AccountService", "AccountProjection", "AMQP", "accountservice", "accountctl", "TestSupport",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

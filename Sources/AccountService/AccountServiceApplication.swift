@@ -1,5 +1,6 @@
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
+public import Tracing
 public import UnixSignals
 
 /// Everything `accountservice` is configured with (CONTRACT §5); the executable fills
@@ -51,17 +52,21 @@ public struct AccountServiceApplication: Sendable {
     public let settings: ServiceSettings
     /// Nil when snapshots are off.
     public let snapshotter: Snapshotter?
+    /// Feeds the status page's rates.
+    public let sampler: ActivitySampler
 
-    public init(settings: ServiceSettings, logger: Logger) {
+    /// `tracer`: nil for no spans (the default build); with one, a consumer span per event
+    /// and a server span per HTTP request.
+    public init(settings: ServiceSettings, logger: Logger, tracer: (any Tracer)? = nil) {
         self.settings = settings
-        let store = AccountStore(parkingLimit: settings.parkingLimit) { store in
-            ServiceMetrics.render(store.snapshot())
-        }
+        let store = AccountStore(parkingLimit: settings.parkingLimit)
         self.store = store
-        self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger)
+        self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
+        self.sampler = ActivitySampler(store: store)
         self.server = HTTPServer(
             host: settings.httpHost, port: settings.httpPort,
-            api: ReadAPI(model: store, replicaName: settings.replicaName), limits: settings.http)
+            api: ReadAPI(model: store, replicaName: settings.replicaName, metrics: store.metrics, tracer: tracer),
+            limits: settings.http)
         self.snapshotter = settings.snapshotDirectory.map { directory in
             Snapshotter(
                 directory: directory, interval: settings.snapshotInterval,
@@ -78,7 +83,11 @@ public struct AccountServiceApplication: Sendable {
     /// With snapshots on, the snapshot is loaded first, before the consumer connects (so it
     /// resumes after the offset the snapshot covers), written periodically, and written
     /// once more after a graceful stop, when the consumer has stopped.
-    public func run(logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+    /// `extraServices` run in the same group (a trace exporter, say).
+    public func run(
+        logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        extraServices: [any Service] = []
+    ) async throws {
         // Before the read API serves, so that no reader sees the empty store first.
         snapshotter?.load()
         let address = try await server.start()
@@ -87,11 +96,16 @@ public struct AccountServiceApplication: Sendable {
             metadata: [
                 "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
             ])
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // A group stops its services in reverse order, each after the one before has finished: the
+        // extra services (a trace exporter) come first, so they stop last and still export the spans
+        // that end while the consumer and the server stop.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = extraServices.map { .init(service: $0) }
+        services += [
             .init(service: consumer),
             .init(service: server),
         ]
         if let snapshotter { services.append(.init(service: snapshotter)) }
+        services.append(.init(service: sampler))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,

@@ -13,8 +13,12 @@ public protocol ReadModel: Sendable {
     func statistics() -> ServiceStatistics
     /// What `GET /ready` answers.
     func readiness() -> Readiness
-    /// The body of `GET /metrics`, Prometheus text format 0.0.4.
-    func metrics() -> String
+    /// The last minute of the counters, for the status page's rates (empty by default).
+    func activity() -> ActivityHistory
+}
+
+extension ReadModel {
+    public func activity() -> ActivityHistory { ActivityHistory() }
 }
 
 public struct AccountPage: Sendable, Equatable {
@@ -34,6 +38,8 @@ public struct ServiceStatistics: Sendable, Equatable {
     public var duplicates: Int
     /// Events sent to the invalid queue, all reasons together.
     public var invalid: Int
+    /// Invalid events by reason (the status page's; `/stats` shows the total only).
+    public var invalidByReason: [RejectionReason: Int]
     /// Events waiting for a gap in their account's history to fill.
     public var parked: Int
     /// The offset of the last delivery handled; nil before the first.
@@ -45,6 +51,7 @@ public struct ServiceStatistics: Sendable, Equatable {
         eventsApplied: Int = 0,
         duplicates: Int = 0,
         invalid: Int = 0,
+        invalidByReason: [RejectionReason: Int] = [:],
         parked: Int = 0,
         lastOffset: Int64? = nil,
         caughtUp: Bool = false
@@ -53,6 +60,7 @@ public struct ServiceStatistics: Sendable, Equatable {
         self.eventsApplied = eventsApplied
         self.duplicates = duplicates
         self.invalid = invalid
+        self.invalidByReason = invalidByReason
         self.parked = parked
         self.lastOffset = lastOffset
         self.caughtUp = caughtUp

@@ -75,6 +75,12 @@ struct Publish: AsyncParsableCommand {
             valueName: "seconds"))
     var blockedTimeout: Double = 60
 
+    @Option(
+        help: ArgumentHelp(
+            "Continue this W3C trace (00-<trace id>-<span id>-<flags>); default: TRACEPARENT, else a new trace",
+            valueName: "traceparent"))
+    var traceparent: String?
+
     @Flag(help: "No progress on standard error (the summary line is still printed)")
     var quiet = false
 
@@ -105,6 +111,19 @@ struct Publish: AsyncParsableCommand {
         var settings = configuration
         settings.blockedTimeout = .milliseconds(Int64(blockedTimeout * 1000))
         let topology = names.topology()
+        // Each message is a span of its own under the run's trace: a `traceparent` header.
+        let trace: TraceParent
+        if let given = traceparent ?? Environment.process["TRACEPARENT"] {
+            guard let parent = TraceParent(given) else {
+                throw CLIError(
+                    Exit.usage,
+                    "--traceparent / TRACEPARENT: '\(given)' is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
+            }
+            trace = parent
+        } else {
+            trace = TraceParent.newTrace()
+        }
+        if !quiet { printError("accountctl: trace \(trace.traceID): each message carries a traceparent of it") }
 
         // Open the input before connecting: a missing file is a usage error, not a broker one.
         var source: MessageSource
@@ -129,7 +148,8 @@ struct Publish: AsyncParsableCommand {
         let progress = ProgressReporter(quiet: quiet, verb: "publish")
         let start = now()
         let outcome = await publishAll(
-            from: &source, on: channel, link: link, retryFor: retryFor, batchSize: batchSize, inFlight: inFlight,
+            from: &source, trace: trace, on: channel, link: link, retryFor: retryFor, batchSize: batchSize,
+            inFlight: inFlight,
             rate: rate, progress: progress)
         let seconds = now() - start
         progress.finish()
@@ -234,6 +254,7 @@ struct Tally {
 /// if it gave up, why.
 private func publishAll(
     from source: inout MessageSource,
+    trace: TraceParent,
     on firstChannel: AMQPChannel,
     link: BrokerLink,
     retryFor: Double,
@@ -295,7 +316,12 @@ private func publishAll(
                 failure = error.message
                 break
             }
-            if let message { pending.append(message) }
+            if var message {
+                var headers = message.properties.headers ?? AMQPTable()
+                headers[TraceParent.headerName] = .string(trace.child().description)
+                message.properties.headers = headers
+                pending.append(message)
+            }
             if message == nil { sourceDone = true }
             guard pending.count == batchSize || (sourceDone && !pending.isEmpty) else { continue }
             if let rate {

@@ -275,7 +275,8 @@ struct HTTPServerTests {
             }
             let metrics = try connection.request("GET", "/metrics")
             #expect(metrics.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
-            #expect(metrics.bodyText.contains(#"accountservice_http_requests_total{status="405"} 3"#))
+            #expect(metrics.bodyText.contains(#"accountservice_http_requests_total{route="/stats",status="405"} 1"#))
+            #expect(metrics.bodyText.contains(#"accountservice_http_requests_total{route="/health",status="405"} 1"#))
         }
     }
 

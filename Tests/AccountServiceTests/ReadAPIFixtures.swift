@@ -11,14 +11,12 @@ final class ReadAPIFakeModel: ReadModel {
     let sortedIDs: [String]
     let stats: ServiceStatistics
     let readinessValue: Readiness
-    let metricsText: String
     private let listCalls = Mutex<[(after: String?, limit: Int)]>([])
 
     init(
         accounts: [Account] = ReadAPIFakeModel.sampleAccounts,
         stats: ServiceStatistics = ServiceStatistics(),
-        readiness: Readiness = .ready,
-        metrics: String = "# TYPE accountservice_accounts gauge\naccountservice_accounts 7\n"
+        readiness: Readiness = .ready
     ) {
         var byID: [String: Account] = [:]
         for account in accounts { byID[account.id] = account }
@@ -26,7 +24,6 @@ final class ReadAPIFakeModel: ReadModel {
         self.sortedIDs = byID.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         self.stats = stats
         self.readinessValue = readiness
-        self.metricsText = metrics
     }
 
     func account(id: String) -> Account? { self.accountsByID[id] }
@@ -44,7 +41,6 @@ final class ReadAPIFakeModel: ReadModel {
 
     func statistics() -> ServiceStatistics { self.stats }
     func readiness() -> Readiness { self.readinessValue }
-    func metrics() -> String { self.metricsText }
 
     var lastListCall: (after: String?, limit: Int)? { self.listCalls.withLock { $0.last } }
 

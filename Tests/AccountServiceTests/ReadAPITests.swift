@@ -1,4 +1,5 @@
 import AccountProjection
+import TestSupport
 import Testing
 
 @testable import AccountService
@@ -318,23 +319,34 @@ struct ReadAPITests {
         #expect(answer.bodyText == body)
     }
 
-    @Test func metricsAreTheModelsTextPlusRequestCounts() {
-        let api = ReadAPI(model: ReadAPIFakeModel(metrics: "accountservice_accounts 7"), replicaName: "r")
+    @Test func metricsCountAnswersByRouteAndStatus() throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r")
         _ = api.respond(method: "GET", uri: "/health")
+        _ = api.respond(method: "GET", uri: "/accounts/acc-000001")
+        _ = api.respond(method: "GET", uri: "/accounts/nobody")
         _ = api.respond(method: "GET", uri: "/nope")
         _ = api.respond(method: "POST", uri: "/health")
         api.recordServerAnswer(status: 431)
         let answer = api.respond(method: "GET", uri: "/metrics")
         #expect(answer.status == 200)
         #expect(answer.contentType == "text/plain; version=0.0.4; charset=utf-8")
-        let text = answer.bodyText
-        #expect(text.hasPrefix("accountservice_accounts 7\n# HELP accountservice_http_requests_total "))
-        #expect(text.contains("# TYPE accountservice_http_requests_total counter\n"))
-        #expect(text.contains(#"accountservice_http_requests_total{status="200"} 1"#))
-        #expect(text.contains(#"accountservice_http_requests_total{status="404"} 1"#))
-        #expect(text.contains(#"accountservice_http_requests_total{status="405"} 1"#))
-        #expect(text.contains(#"accountservice_http_requests_total{status="other"} 1"#))
-        #expect(text.hasSuffix("\n"))
+        let page = try PrometheusText(parsing: answer.bodyText)
+        let requests = "accountservice_http_requests_total"
+        #expect(page.types[requests] == "counter")
+        #expect(page.value(requests, ["route": "/health", "status": "200"]) == 1)
+        #expect(page.value(requests, ["route": "/health", "status": "405"]) == 1)
+        #expect(page.value(requests, ["route": "/accounts/{id}", "status": "200"]) == 1)
+        #expect(page.value(requests, ["route": "/accounts/{id}", "status": "404"]) == 1)
+        #expect(page.value(requests, ["route": "unknown", "status": "404"]) == 1)
+        #expect(page.value(requests, ["route": "unrouted", "status": "431"]) == 1)
+        // The raw id never becomes a label value.
+        #expect(!answer.bodyText.contains("nobody"))
+        let durations = "accountservice_http_request_duration_seconds"
+        #expect(page.types[durations] == "histogram")
+        #expect(page.value(durations + "_count", ["route": "/accounts/{id}"]) == 2)
+        #expect(page.value(durations + "_count", ["route": "/health"]) == 2)
+        #expect(page.value(durations + "_bucket", ["route": "/health", "le": "+Inf"]) == 2)
+        #expect(page.value("accountservice_build_info", ["version": BuildInfo.version, "swift": BuildInfo.swift]) == 1)
     }
 
     // MARK: Unknown paths, methods
@@ -342,7 +354,7 @@ struct ReadAPITests {
     @Test(
         "unknown paths are 404 problems",
         arguments: [
-            "/", "/nope", "/health/", "/Health", "//health", "/accounts2", "/stats/x", "/metrics/", "*", "",
+            "/index.html", "/nope", "/health/", "/Health", "//health", "/accounts2", "/stats/x", "/metrics/", "*", "",
             "/accountsx/acc-000001", "/ready?x", "/health#frag",
         ])
     func unknownPath(uri: String) {

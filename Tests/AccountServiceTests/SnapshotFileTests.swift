@@ -1,5 +1,6 @@
 import AMQP
 import AccountProjection
+import TestSupport
 import Testing
 
 @testable import AccountService
@@ -85,7 +86,7 @@ struct SnapshotFileTests {
             #"{"eventId":"e1","type":"AccountOpened","accountId":"acc-1","sequence":1,"occurredAt":"2026-11-24T15:00:00Z","data":{"owner":"Ada","currency":"EUR"}}"#
         let parked =
             #"{"eventId":"e3","type":"MoneyDeposited","accountId":"acc-1","sequence":3,"occurredAt":"2026-11-24T15:00:00Z","data":{"amount":5}}"#
-        let rejected = store.apply([origin(0, opened), origin(1, parked), origin(2, "nope")])
+        let rejected = store.apply([origin(0, opened), origin(1, parked), origin(2, "nope")], received: 3)
         #expect(rejected.count == 1)
         #expect(store.snapshotBytes(identity: "i") == nil)  // a rejection awaits its confirm
         store.rejectionsConfirmed(1)
@@ -101,7 +102,13 @@ struct SnapshotFileTests {
         #expect(result.offset == 2 && result.accounts == 1)
         #expect(restored.lastOffset == 2)
         #expect(restored.account(id: "acc-1") == store.account(id: "acc-1"))
-        #expect(restored.snapshot().statistics == store.snapshot().statistics)
+        #expect(restored.statistics() == store.statistics())
+        // The restored totals show in the counters too.
+        let metrics = try PrometheusText(parsing: String(decoding: restored.metrics.exposition(), as: UTF8.self))
+        #expect(metrics.value("accountservice_events_applied_total") == 1)
+        #expect(metrics.value("accountservice_events_parked") == 1)
+        #expect(metrics.value("accountservice_events_invalid_total", ["error": "malformed_json"]) == 1)
+        #expect(metrics.value("accountservice_stream_last_offset") == 2)
         #expect(restored.snapshotBytes(identity: "i")?.bytes == bytes)
     }
 }

@@ -16,34 +16,51 @@ public final class AccountStore: ReadModel {
         var tailAtStart: Int64?
         var tailKnown = false
         var reconnects = 0
+        /// The highest tail any probe found, for the lag.
+        var latestTail: Int64?
+        /// The tail as best known: the last probe's, or the last offset handled when that is beyond it.
+        var tail: Int64? {
+            guard let latestTail else { return nil }
+            return max(latestTail, lastOffset ?? -1)
+        }
         /// Rejected events handed out by `apply` whose publish is not confirmed yet: while
         /// there are any, no snapshot is taken (it would cover events never sent).
         var unconfirmedRejections = 0
+        /// The counters once a second, for the status page (``recordActivity(at:)``).
+        var activity = ActivityHistory()
     }
 
     private let state: Mutex<State>
-    private let metricsText: @Sendable (AccountStore) -> String
+    /// Told of every change, after the lock is released.
+    public let metrics: ServiceMetrics
 
-    public init(parkingLimit: Int, metrics: @escaping @Sendable (AccountStore) -> String = { _ in "" }) {
+    public init(parkingLimit: Int, metrics: ServiceMetrics = ServiceMetrics()) {
         self.state = Mutex(State(projection: Projection(parkingLimit: parkingLimit)))
-        self.metricsText = metrics
+        self.metrics = metrics
     }
 
     // MARK: Writer side (the stream consumer)
 
     /// Applies decoded events in order, under one lock. Returns the events that must go
     /// to the invalid queue (this batch's, and parked ones that came due or were evicted).
+    /// `received` counts the deliveries of the batch, skipped redeliveries included.
     func apply(
-        _ events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)]
+        _ events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
     ) -> [RejectedEvent<EventOrigin>] {
         var rejected: [RejectedEvent<EventOrigin>] = []
-        state.withLock { state in
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (statistics, lastOffset, tail, caughtUp) = state.withLock { state in
             for event in events {
                 _ = state.projection.apply(event.decoded, origin: event.origin, rejected: &rejected)
                 if let offset = event.origin.offset { state.lastOffset = offset }
             }
             state.unconfirmedRejections += rejected.count
+            return (state.projection.statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
         }
+        metrics.batchApplied(
+            received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
+            duration: clock.now - start)
         return rejected
     }
 
@@ -72,10 +89,13 @@ public final class AccountStore: ReadModel {
         let (projection, offset) = try Projection<EventOrigin>.restore(
             from: bytes, identity: identity, decodeOrigin: EventOrigin.decode)
         let accounts = projection.statistics.accounts
-        state.withLock { state in
+        let statistics = state.withLock { state in
             state.projection = projection
             state.lastOffset = offset
+            return projection.statistics
         }
+        metrics.totals(statistics)
+        metrics.offsets(lastOffset: offset, tail: nil, caughtUp: false)
         return (offset, accounts)
     }
 
@@ -90,22 +110,39 @@ public final class AccountStore: ReadModel {
             state.tailKnown = false
             state.tailAtStart = nil
         }
+        metrics.connection(connected: true, lost: false)
     }
 
     func connectionLost() {
-        state.withLock { state in
-            if state.connected { state.reconnects += 1 }
+        let lost = state.withLock { state in
+            let lost = state.connected
+            if lost { state.reconnects += 1 }
             state.connected = false
             state.tailKnown = false
+            return lost
         }
+        metrics.connection(connected: false, lost: lost)
+        metrics.offsets(lastOffset: lastOffset, tail: state.withLock { $0.tail }, caughtUp: false)
     }
 
     /// The stream's tail as it stood when the connection started (nil: the stream was empty).
     func tailFound(_ tail: Int64?) {
-        state.withLock { state in
+        let (lastOffset, caughtUp) = state.withLock { state in
             state.tailAtStart = tail
             state.tailKnown = true
+            if let tail { state.latestTail = max(state.latestTail ?? tail, tail) }
+            return (state.lastOffset, Self.isCaughtUp(state))
         }
+        metrics.offsets(lastOffset: lastOffset, tail: state.withLock { $0.tail }, caughtUp: caughtUp)
+    }
+
+    /// The stream's tail as a later probe found it (for the lag; readiness keeps the tail at start).
+    func tailProbed(_ tail: Int64?) {
+        let (lastOffset, latest, caughtUp) = state.withLock { state in
+            if let tail { state.latestTail = max(state.latestTail ?? tail, tail) }
+            return (state.lastOffset, state.tail, Self.isCaughtUp(state))
+        }
+        metrics.offsets(lastOffset: lastOffset, tail: latest, caughtUp: caughtUp)
     }
 
     // MARK: Reader side (ReadModel)
@@ -126,8 +163,20 @@ public final class AccountStore: ReadModel {
             let figures = state.projection.statistics
             return ServiceStatistics(
                 accounts: figures.accounts, eventsApplied: figures.eventsApplied, duplicates: figures.duplicates,
-                invalid: figures.invalid, parked: figures.parked, lastOffset: state.lastOffset,
-                caughtUp: Self.isCaughtUp(state))
+                invalid: figures.invalid, invalidByReason: figures.invalidByReason, parked: figures.parked,
+                lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state))
+        }
+    }
+
+    public func activity() -> ActivityHistory {
+        state.withLock { $0.activity }
+    }
+
+    /// Adds the current counters to the activity history as the sample of `second` (see
+    /// ``ActivitySampler``).
+    public func recordActivity(at second: Int64) {
+        state.withLock { state in
+            state.activity.record(ActivityCounters(state.projection.statistics), at: second)
         }
     }
 
@@ -135,28 +184,6 @@ public final class AccountStore: ReadModel {
         state.withLock { state in
             guard state.connected else { return .disconnected }
             return Self.isCaughtUp(state) ? .ready : .catchingUp
-        }
-    }
-
-    public func metrics() -> String {
-        metricsText(self)
-    }
-
-    /// Everything the metrics page shows, read under one lock.
-    public struct Snapshot: Sendable {
-        public var statistics: ProjectionStatistics
-        public var lastOffset: Int64?
-        public var tail: Int64?
-        public var connected: Bool
-        public var caughtUp: Bool
-        public var reconnects: Int
-    }
-
-    public func snapshot() -> Snapshot {
-        state.withLock { state in
-            Snapshot(
-                statistics: state.projection.statistics, lastOffset: state.lastOffset, tail: state.tailAtStart,
-                connected: state.connected, caughtUp: Self.isCaughtUp(state), reconnects: state.reconnects)
         }
     }
 

@@ -4,6 +4,7 @@ import AccountProjection
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// What the stream consumer needs to know.
 ///
@@ -42,16 +43,20 @@ public final class StreamConsumer: Service, Sendable {
     private let settings: ConsumerSettings
     private let store: AccountStore
     private let logger: Logger
+    /// Nil: no spans (the default build). Otherwise a consumer span per event, continuing
+    /// the `traceparent` its message carries.
+    private let tracer: (any Tracer)?
     private let stopping = Atomic<Bool>(false)
     private let active = Mutex<(channel: AMQPChannel, consumerTag: String)?>(nil)
     /// Rejected events whose publish to the invalid queue did not complete; sent first
     /// on the next connection so that none is lost.
     private let unsentRejections = Mutex<[RejectedEvent<EventOrigin>]>([])
 
-    public init(settings: ConsumerSettings, store: AccountStore, logger: Logger) {
+    public init(settings: ConsumerSettings, store: AccountStore, logger: Logger, tracer: (any Tracer)? = nil) {
         self.settings = settings
         self.store = store
         self.logger = logger
+        self.tracer = tracer
     }
 
     public func run() async throws {
@@ -118,7 +123,7 @@ public final class StreamConsumer: Service, Sendable {
             logger.info(
                 "consuming stream '\(topology.stream)' from \(from)",
                 metadata: ["broker": "\(settings.amqp.url)"])
-            let tailProbe = Task { await self.findTail(connection: connection) }
+            let tailProbe = Task { await self.probeTail(connection: connection) }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
 
@@ -161,7 +166,9 @@ public final class StreamConsumer: Service, Sendable {
             let decoded = delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
             events.append((decoded, origin))
         }
-        let rejected = store.apply(events)
+        let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
+        let rejected = store.apply(events, received: batch.count)
+        for span in spans { span.end() }
         if !rejected.isEmpty {
             do {
                 try await invalid.publish(rejected)
@@ -172,6 +179,43 @@ public final class StreamConsumer: Service, Sendable {
             }
         }
         channel.ack(deliveryTag: lastTag, multiple: true)
+    }
+
+    /// One consumer span per event about to be applied, child of its message's trace context.
+    private func startSpans(
+        _ tracer: some Tracer, for batch: [AMQPDelivery], skippingUpTo handledUpTo: Int64,
+        events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)]
+    ) -> [any Span] {
+        var spans: [any Span] = []
+        spans.reserveCapacity(events.count)
+        var index = 0
+        for delivery in batch {
+            if let offset = delivery.streamOffset, offset <= handledUpTo { continue }
+            var context = ServiceContext.topLevel
+            if let headers = delivery.properties.headers {
+                tracer.extract(headers, into: &context, using: AMQPHeadersExtractor())
+            }
+            let span = tracer.startSpan("\(settings.topology.stream) process", context: context, ofKind: .consumer)
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.operation.type"] = "process"
+            span.attributes["messaging.destination.name"] = settings.topology.stream
+            span.attributes["messaging.rabbitmq.destination.routing_key"] = delivery.routingKey
+            if let offset = delivery.streamOffset { span.attributes["messaging.rabbitmq.stream.offset"] = offset }
+            switch events[index].decoded {
+            case .success(let event):
+                span.attributes["account.id"] = event.accountId
+                if let type = event.type { span.attributes["account.event.type"] = type.rawValue }
+                span.attributes["account.event.sequence"] = event.sequence
+                if let problem = event.problem {
+                    span.setStatus(SpanStatus(code: .error, message: "\(problem.reason.rawValue): \(problem.detail)"))
+                }
+            case .failure(let problem):
+                span.setStatus(SpanStatus(code: .error, message: "\(problem.reason.rawValue): \(problem.detail)"))
+            }
+            spans.append(span)
+            index += 1
+        }
+        return spans
     }
 
     private func flushUnsentRejections(_ invalid: InvalidEventPublisher) async throws(AMQPError) {
@@ -190,11 +234,33 @@ public final class StreamConsumer: Service, Sendable {
         }
     }
 
+    /// What a tail probe found: `tail` nil for an empty stream.
+    private struct ProbedTail {
+        var tail: Int64?
+    }
+
+    /// How often the tail is probed again after the first probe, for the lag metric.
+    static let tailProbeInterval: Duration = .seconds(15)
+
+    /// Probes the tail at the start of a connection (readiness waits for it), then every
+    /// ``tailProbeInterval`` for `accountservice_stream_lag_events`, until cancelled.
+    private func probeTail(connection: AMQPConnection) async {
+        guard let first = await findTail(connection: connection) else { return }
+        store.tailFound(first.tail)
+        if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.tailProbeInterval)
+            guard !Task.isCancelled, let probed = await findTail(connection: connection) else { continue }
+            store.tailProbed(probed.tail)
+        }
+    }
+
     /// Finds the stream's last offset as it stands now: a consumer at `x-stream-offset:
     /// last` is handed the whole last chunk at once, and its highest offset is the tail.
     /// The passive declare's message count lags by seconds, so it only says how long to
-    /// wait for that chunk (CONTRACT §6).
-    private func findTail(connection: AMQPConnection) async {
+    /// wait for that chunk (CONTRACT §6). Nil when the probe failed; `tail` nil for an
+    /// empty stream.
+    private func findTail(connection: AMQPConnection) async -> ProbedTail? {
         let stream = settings.topology.stream
         do {
             let channel = try await connection.openChannel()
@@ -216,27 +282,27 @@ public final class StreamConsumer: Service, Sendable {
             let clock = ContinuousClock()
             let started = clock.now
             let firstWait: Duration = declared.messageCount > 0 ? .seconds(10) : .milliseconds(400)
+            var found: ProbedTail? = nil
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(20))
                 let (tail, lastArrival) = seen.withLock { ($0.tail, $0.lastArrival) }
                 if let lastArrival {
                     // The last chunk arrives in one go; a short quiet spell means we have it all.
                     if clock.now - lastArrival > .milliseconds(120) || clock.now - started > .seconds(15) {
-                        store.tailFound(tail)
+                        found = ProbedTail(tail: tail)
                         break
                     }
                 } else if clock.now - started > firstWait {
-                    store.tailFound(nil)
+                    found = ProbedTail(tail: nil)
                     break
                 }
             }
             try? await channel.close()
             reader.cancel()
-            if let tail = seen.withLock({ $0.tail }) {
-                logger.debug("stream tail at start: offset \(tail)")
-            }
+            return found
         } catch {
             logger.debug("could not probe the stream's tail: \(error)")
+            return nil
         }
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// The last handler of a connection's pipeline, after
 /// `configureHTTPServerPipeline` (encoder, decoder, `HTTPServerPipelineHandler`):
@@ -35,6 +36,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var requestURI = ""
     private var requestVersion: HTTPVersion = .http1_1
     private var requestKeepAlive = true
+    /// Kept only while tracing, for the request's `traceparent`.
+    private var requestHeaders = HTTPHeaders()
     private var inRequest = false
     private var bodyBytes = 0
     /// No more answers on this connection: it is closing (or draining after an error).
@@ -59,6 +62,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             self.requestURI = head.uri
             self.requestVersion = head.version
             self.requestKeepAlive = head.isKeepAlive
+            if self.api.tracer != nil { self.requestHeaders = head.headers }
             self.inRequest = true
             self.bodyBytes = 0
         case .body(let part):
@@ -84,7 +88,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         case .end:
             guard self.inRequest, !self.closing else { return }
             self.inRequest = false
-            let answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+            let answer: HTTPAnswer
+            if let tracer = self.api.tracer {
+                answer = self.respondTraced(tracer)
+                self.requestHeaders = HTTPHeaders()
+            } else {
+                answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+            }
             self.requestURI = ""
             self.send(
                 answer,
@@ -94,6 +104,22 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
                 withBody: self.requestMethod != .HEAD
             )
         }
+    }
+
+    /// The answer, inside a server span that continues the request's trace context.
+    private func respondTraced(_ tracer: some Tracer) -> HTTPAnswer {
+        var context = ServiceContext.topLevel
+        tracer.extract(self.requestHeaders, into: &context, using: HTTPHeadersExtractor())
+        let method = self.requestMethod.rawValue
+        let span = tracer.startSpan(method, context: context, ofKind: .server)
+        let answer = self.api.respond(method: method, uri: self.requestURI)
+        span.operationName = "\(method) \(answer.route.label)"
+        span.attributes["http.request.method"] = method
+        span.attributes["http.route"] = answer.route.label
+        span.attributes["http.response.status_code"] = answer.status
+        if answer.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        span.end()
+        return answer
     }
 
     /// What becomes of the connection once an answer is written.

@@ -1,4 +1,5 @@
 import AccountProjection
+public import Tracing
 
 /// One HTTP answer of the read API, independent of any server library.
 ///
@@ -13,6 +14,8 @@ public struct HTTPAnswer: Sendable {
     public var headers: [(name: String, value: String)]
     /// The body, as it goes on the wire.
     public var body: [UInt8]
+    /// The resource that answered, as metrics and spans name it.
+    public var route: HTTPMetrics.Route = .unrouted
 
     public init(status: Int, contentType: String, headers: [(name: String, value: String)] = [], body: [UInt8]) {
         self.status = status
@@ -29,9 +32,10 @@ public struct HTTPAnswer: Sendable {
 /// to an ``HTTPAnswer``. It knows nothing of sockets or NIO; ``HTTPServer`` serves it.
 ///
 /// Routing (on the path, before the query):
-/// - `/accounts/{id}`, `/accounts`, `/stats`, `/health`, `/ready`, `/metrics`; anything
-///   else is 404. Paths are matched exactly: no trailing-slash, double-slash or `..`
-///   normalisation (`/health/` is 404, `/accounts//x` is a 400 bad id).
+/// - `/accounts/{id}`, `/accounts`, `/stats`, `/health`, `/ready`, `/metrics`, and `/`
+///   (the HTML status page, ``StatusPage``); anything else is 404. Paths are matched
+///   exactly: no trailing-slash, double-slash or `..` normalisation (`/health/` is 404,
+///   `/accounts//x` is a 400 bad id).
 /// - The path is percent-decoded before matching; a malformed `%` escape is 400.
 /// - `GET` and `HEAD` are allowed on every known path; any other method is 405 with
 ///   `Allow: GET, HEAD`. Unknown paths are 404 whatever the method.
@@ -48,15 +52,23 @@ public struct ReadAPI: Sendable {
     private let model: any ReadModel
     /// The replica name as it goes into `X-Served-By` and `/stats` (control characters removed).
     public let replicaName: String
-    private let counters: HTTPRequestCounters
+    /// Where requests are counted and timed; also the body of `GET /metrics`.
+    public let metrics: ServiceMetrics
+    /// Nil: no spans. Otherwise the server records a server span per request, continuing
+    /// the request's `traceparent`.
+    public let tracer: (any Tracer)?
 
-    public init(model: any ReadModel, replicaName: String) {
+    public init(
+        model: any ReadModel, replicaName: String, metrics: ServiceMetrics = ServiceMetrics(),
+        tracer: (any Tracer)? = nil
+    ) {
         self.model = model
         // A header value cannot hold CR, LF or other control characters: drop them, so that
         // `X-Served-By` and the `replica` of /stats stay equal and the head stays well formed.
         self.replicaName = String(
             replicaName.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.map(Character.init))
-        self.counters = HTTPRequestCounters()
+        self.metrics = metrics
+        self.tracer = tracer
     }
 
     // MARK: - Entry point
@@ -65,15 +77,17 @@ public struct ReadAPI: Sendable {
     /// `uri` the request target (origin form `/path?query`, or absolute form).
     /// The answer to `HEAD` is the answer to `GET`; the server leaves the body out.
     public func respond(method: String, uri: String) -> HTTPAnswer {
+        let clock = ContinuousClock()
+        let start = clock.now
         let answer = self.route(method: method, uri: uri)
-        self.counters.record(status: answer.status)
+        self.metrics.http.record(route: answer.route, status: answer.status, duration: clock.now - start)
         return answer
     }
 
     /// Counts an answer the server produced itself (a malformed request, say), so that
     /// `accountservice_http_requests_total` sees every answer.
     public func recordServerAnswer(status: Int) {
-        self.counters.record(status: status)
+        self.metrics.http.record(route: .unrouted, status: status, duration: nil)
     }
 
     /// An `application/problem+json` answer (RFC 9457):
@@ -100,6 +114,19 @@ public struct ReadAPI: Sendable {
         case health
         case ready
         case metrics
+        case status  // `/`, the HTML status page
+
+        var route: HTTPMetrics.Route {
+            switch self {
+            case .account: .account
+            case .list: .accounts
+            case .stats: .stats
+            case .health: .health
+            case .ready: .ready
+            case .metrics: .metrics
+            case .status: .status
+            }
+        }
     }
 
     private func route(method: String, uri: String) -> HTTPAnswer {
@@ -120,7 +147,9 @@ public struct ReadAPI: Sendable {
 
             if PercentDecoding.needsDecoding(rawPath, plusAsSpace: false) {
                 guard let decoded = PercentDecoding.decode(rawPath, plusAsSpace: false) else {
-                    return self.problem(status: 400, detail: "malformed percent-encoding in the path")
+                    var answer = self.problem(status: 400, detail: "malformed percent-encoding in the path")
+                    answer.route = .unknown
+                    return answer
                 }
                 return decoded.withUnsafeBufferPointer { path in
                     self.dispatch(method: method, path: path, rawPath: rawPath, query: query)
@@ -137,8 +166,18 @@ public struct ReadAPI: Sendable {
         query: UnsafeBufferPointer<UInt8>?
     ) -> HTTPAnswer {
         guard let resource = ReadAPI.resource(path) else {
-            return self.problem(status: 404, detail: "no such resource: " + ReadAPI.shown(rawPath))
+            var answer = self.problem(status: 404, detail: "no such resource: " + ReadAPI.shown(rawPath))
+            answer.route = .unknown
+            return answer
         }
+        var answer = self.answer(resource, method: method, path: path, query: query)
+        answer.route = resource.route
+        return answer
+    }
+
+    private func answer(
+        _ resource: Resource, method: String, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>?
+    ) -> HTTPAnswer {
         guard method == "GET" || method == "HEAD" else {
             return self.problem(
                 status: 405,
@@ -157,8 +196,10 @@ public struct ReadAPI: Sendable {
             return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: ReadAPI.healthBody)
         case .ready:
             return self.ready()
+        case .status:
+            return StatusPage.answer(model: self.model, replicaName: self.replicaName)
         case .metrics:
-            return self.metrics()
+            return self.metricsAnswer()
         }
     }
 
@@ -171,6 +212,7 @@ public struct ReadAPI: Sendable {
         if path.elementsEqual(StaticBytes.health) { return .health }
         if path.elementsEqual(StaticBytes.ready) { return .ready }
         if path.elementsEqual(StaticBytes.metrics) { return .metrics }
+        if path.count == 1 && path[0] == UInt8(ascii: "/") { return .status }
         return nil
     }
 
@@ -353,13 +395,8 @@ public struct ReadAPI: Sendable {
         }
     }
 
-    private func metrics() -> HTTPAnswer {
-        var body = Array(self.model.metrics().utf8)
-        if let last = body.last, last != UInt8(ascii: "\n") {
-            body.append(UInt8(ascii: "\n"))
-        }
-        self.counters.appendMetrics(to: &body)
-        return HTTPAnswer(status: 200, contentType: ReadAPI.metricsType, body: body)
+    private func metricsAnswer() -> HTTPAnswer {
+        HTTPAnswer(status: 200, contentType: ReadAPI.metricsType, body: self.metrics.exposition())
     }
 
     // MARK: - Constants and helpers

@@ -1,14 +1,18 @@
 import AMQP
 import AccountMessaging
-import AccountService
-import Logging
+public import AccountService
+public import Logging
+public import ServiceLifecycle
+public import Tracing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-@main
-enum AccountServiceCommand {
+/// The `accountservice` program: flags and environment, logging, the application, exit codes.
+/// The default executable runs it without tracing; a build with an exporter (`OTel/`)
+/// hands it a tracing backend.
+public enum AccountServiceCommand {
     static let abstract = "Reads account events from a RabbitMQ stream into memory and serves them over HTTP."
     static let discussion = """
         Every setting is a flag or the environment variable of the same name (a flag wins):
@@ -59,9 +63,24 @@ enum AccountServiceCommand {
             .init(
                 flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
                 help: "trace, debug, info, notice, warning, error or critical"),
+            .init(
+                flag: "log-format", variable: "LOG_FORMAT", defaultText: "text on a terminal, else json",
+                help: "json (one object per line) or text"),
         ] + BrokerSettings.descriptors
 
-    static func main() async {
+    /// A tracer and the background service that exports its spans (run beside the others).
+    public struct TracingBackend {
+        public var tracer: any Tracer
+        public var service: any Service
+
+        public init(tracer: any Tracer, service: any Service) {
+            self.tracer = tracer
+            self.service = service
+        }
+    }
+
+    /// Runs the program; `makeTracing`, when given, is called once settings and logging are set up.
+    public static func main(makeTracing: ((Logger) throws -> TracingBackend)? = nil) async {
         let flags: [String: String]
         do {
             flags = try CommandLineFlags.parse(Array(CommandLine.arguments.dropFirst()), known: settings)
@@ -79,38 +98,48 @@ enum AccountServiceCommand {
         let environment = Environment.process
         let settings: ServiceSettings
         let level: Logger.Level
+        let format: LogFormat
         let stopTimeout: Double
         do {
             level = try environment.setting(
                 flags["log-level"], "LOG_LEVEL", default: "info", parse: { $0 }, expected: "a log level"
             ).logLevel()
+            format = try environment.setting(
+                flags["log-format"], "LOG_FORMAT", default: LogFormat.automatic().rawValue,
+                parse: { LogFormat(rawValue: $0)?.rawValue }, expected: "json or text"
+            ).logFormat()
             (settings, stopTimeout) = try makeSettings(flags: flags, environment: environment)
         } catch {
             printError("accountservice: \(error)")
             exit(2)
         }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            ServiceLogHandler(label: label, level: level, format: format)
         }
         let logger = Logger(label: "accountservice")
         logger.info(
-            "starting",
+            "starting accountservice \(BuildInfo.version)",
             metadata: [
-                "replica": "\(settings.replicaName)", "broker": "\(settings.consumer.amqp.url)",
-                "stream": "\(settings.consumer.topology.stream)", "exchange": "\(settings.consumer.topology.exchange)",
-                "invalidQueue": "\(settings.consumer.topology.invalidQueue)",
-                "prefetch": "\(settings.consumer.prefetch)",
-                "parkedLimit": "\(settings.parkingLimit)",
+                "configuration": .dictionary(
+                    EffectiveConfiguration.describe(
+                        Self.settings, flags: flags, environment: environment,
+                        shown: ["AMQP_URL": "\(settings.consumer.amqp.url)", "REPLICA_NAME": settings.replicaName]))
             ])
         if settings.consumer.amqp.url.isTLS && !settings.consumer.amqp.tls.verifyPeer {
             logger.warning("AMQP_TLS_VERIFY=false: the broker's certificate and host name are not checked")
         }
         ShutdownWatchdog.arm(after: stopTimeout, logger: logger)
-        let application = AccountServiceApplication(settings: settings, logger: logger)
+        var tracing: TracingBackend?
         do {
-            try await application.run(logger: logger)
+            tracing = try makeTracing?(logger)
+        } catch {
+            logger.error("tracing cannot start: \(error); check the OTEL_* settings")
+            exit(2)
+        }
+        if tracing != nil { logger.info("tracing on: a consumer span per event, a server span per request") }
+        let application = AccountServiceApplication(settings: settings, logger: logger, tracer: tracing?.tracer)
+        do {
+            try await application.run(logger: logger, extraServices: tracing.map { [$0.service] } ?? [])
         } catch {
             logger.error("accountservice stopped: \(error)")
             exit(1)
@@ -179,6 +208,13 @@ enum AccountServiceCommand {
 }
 
 extension String {
+    fileprivate func logFormat() throws(SettingError) -> LogFormat {
+        guard let format = LogFormat(rawValue: self) else {
+            throw SettingError(setting: "LOG_FORMAT / --log-format", problem: "'\(self)' is not json or text")
+        }
+        return format
+    }
+
     fileprivate func logLevel() throws(SettingError) -> Logger.Level {
         guard let level = Logger.Level(rawValue: self) else {
             throw SettingError(setting: "LOG_LEVEL / --log-level", problem: "'\(self)' is not a log level")

@@ -1,0 +1,159 @@
+import AccountProjection
+import Testing
+
+@testable import AccountService
+
+@Suite("ActivityHistory: rates over the last minute from per-second samples")
+struct ActivityHistoryTests {
+    /// Counters where every field is `applied` times a factor, so each rate is checkable.
+    static func counters(_ applied: Int) -> ActivityCounters {
+        ActivityCounters(handled: applied * 4, applied: applied, duplicates: applied * 2, invalid: applied * 3)
+    }
+
+    @Test func anEmptyHistoryHasNoRatesAndNoSeries() {
+        let history = ActivityHistory()
+        #expect(history.count == 0)
+        #expect(history.latestSecond == nil)
+        #expect(history.rates() == ActivityRates())
+        #expect(history.perSecond().isEmpty)
+        #expect(history.appliedPerSecond().isEmpty)
+    }
+
+    @Test func oneSampleIsNotYetARate() {
+        var history = ActivityHistory()
+        history.record(Self.counters(500), at: 7)
+        #expect(history.count == 1)
+        #expect(history.latestSecond == 7)
+        #expect(history.rates() == ActivityRates())
+        #expect(history.appliedPerSecond().isEmpty)
+    }
+
+    @Test func fewerThanAMinuteOfSamplesGiveRatesOverWhatIsKnown() {
+        var history = ActivityHistory()
+        // 10 s at 5 applied/s, then 10 s at 15/s.
+        var applied = 1_000
+        history.record(Self.counters(applied), at: 100)
+        for second in 101...120 {
+            applied += second <= 110 ? 5 : 15
+            history.record(Self.counters(applied), at: Int64(second))
+        }
+        let series = history.appliedPerSecond()
+        #expect(series == Array(repeating: 5, count: 10) + Array(repeating: 15, count: 10))
+        let rates = history.rates()
+        #expect(rates.seconds == 20)
+        #expect(rates.applied == 10)
+        #expect(rates.duplicates == 20)
+        #expect(rates.invalid == 30)
+        #expect(rates.handled == 40)
+    }
+
+    @Test func theRingKeepsOnlyTheLastMinuteAfterWrappingAroundManyTimes() {
+        var history = ActivityHistory()
+        var applied = 0
+        var increments: [Int] = []
+        history.record(Self.counters(0), at: 0)
+        for second in 1...1_000 {
+            let increment = second % 7 + second % 13  // varies, so a wrong slot shows
+            applied += increment
+            increments.append(increment)
+            history.record(Self.counters(applied), at: Int64(second))
+            #expect(history.count <= 61)
+        }
+        let lastMinute = increments.suffix(60).map(Double.init)
+        #expect(history.appliedPerSecond() == lastMinute)
+        let rates = history.rates()
+        #expect(rates.seconds == 60)
+        #expect(rates.applied == lastMinute.reduce(0, +) / 60)
+        #expect(history.latestSecond == 1_000)
+    }
+
+    @Test func aGapIsSpreadEvenlyOverTheSecondsItSpans() {
+        var history = ActivityHistory()
+        history.record(Self.counters(0), at: 0)
+        history.record(Self.counters(10), at: 1)
+        history.record(Self.counters(110), at: 11)  // ten seconds missed: 100 over 10 s
+        history.record(Self.counters(112), at: 12)
+        #expect(history.appliedPerSecond() == [10] + Array(repeating: 10, count: 10) + [2])
+        #expect(history.rates().seconds == 12)
+        #expect(history.rates().applied == 112.0 / 12)
+    }
+
+    @Test func aGapAcrossTheWindowsStartCountsOnlyTheSecondsInside() {
+        var history = ActivityHistory()
+        history.record(Self.counters(0), at: 0)
+        history.record(Self.counters(6_000), at: 100)  // 60/s for 100 s
+        #expect(history.count == 2)  // the sample before the window stays as the baseline
+        #expect(history.appliedPerSecond() == Array(repeating: 60, count: 60))
+        #expect(history.rates() == ActivityRates(handled: 240, applied: 60, duplicates: 120, invalid: 180, seconds: 60))
+        history.record(Self.counters(6_000), at: 300)  // idle for longer than the window
+        #expect(history.count == 2)
+        #expect(history.appliedPerSecond() == Array(repeating: 0, count: 60))
+        #expect(history.rates().applied == 0)
+    }
+
+    @Test func anIdleServiceHasZeroRatesOverTheWholeWindow() {
+        var history = ActivityHistory()
+        for second in 0...90 { history.record(Self.counters(42), at: Int64(second)) }
+        #expect(history.appliedPerSecond() == Array(repeating: 0, count: 60))
+        #expect(history.rates() == ActivityRates(seconds: 60))
+    }
+
+    @Test func aCounterThatGoesDownWasResetAndCountsFromZero() {
+        var history = ActivityHistory()
+        history.record(Self.counters(0), at: 0)
+        history.record(Self.counters(1_000), at: 1)
+        for second in 2...5 { history.record(Self.counters(1_000), at: Int64(second)) }  // nothing happens
+        history.record(Self.counters(7), at: 6)  // reset: 7 since
+        history.record(Self.counters(10), at: 7)
+        #expect(history.appliedPerSecond() == [1_000, 0, 0, 0, 0, 7, 3])
+        #expect(history.perSecond().allSatisfy { $0.applied >= 0 && $0.handled >= 0 })
+    }
+
+    @Test func anEarlierSecondIsIgnoredAndTheSameSecondReplacesTheSample() {
+        var history = ActivityHistory()
+        let first = history.record(Self.counters(0), at: 10)
+        let second = history.record(Self.counters(5), at: 11)
+        let earlier = history.record(Self.counters(1_000), at: 9)
+        let again = history.record(Self.counters(8), at: 11)
+        #expect(first && second && again)
+        #expect(!earlier)
+        #expect(history.count == 2)
+        #expect(history.appliedPerSecond() == [8])
+    }
+
+    @Test func aSmallerWindowLooksBackThatFar() {
+        var history = ActivityHistory(window: 5)
+        for second in 0...20 { history.record(Self.counters(second * second), at: Int64(second)) }
+        #expect(history.count <= 6)
+        #expect(history.appliedPerSecond() == [31, 33, 35, 37, 39])  // n² - (n-1)² = 2n - 1
+        #expect(history.rates().seconds == 5)
+        #expect(history.rates().applied == 35)
+    }
+
+    @Test func countersComeFromTheProjectionsFigures() {
+        let figures = ActivityCounters(
+            ProjectionStatistics(
+                accounts: 3, eventsApplied: 10, duplicates: 2, invalid: 4, invalidByReason: [:], parked: 1))
+        #expect(figures == ActivityCounters(handled: 17, applied: 10, duplicates: 2, invalid: 4))
+    }
+}
+
+@Suite("ActivitySampler")
+struct ActivitySamplerTests {
+    @Test func theSamplerRecordsEveryTickAndEndsWhenCancelled() async throws {
+        let store = AccountStore(parkingLimit: 10)
+        let sampler = ActivitySampler(store: store, interval: .milliseconds(20))
+        let task = Task { try await sampler.run() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while store.activity().count < 4 && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(store.activity().count >= 4)
+        #expect((store.activity().latestSecond ?? 0) >= 3)
+        let cancelled = clock.now
+        task.cancel()
+        try await task.value
+        #expect(clock.now - cancelled < .seconds(1))
+    }
+}

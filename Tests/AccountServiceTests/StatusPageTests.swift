@@ -1,0 +1,249 @@
+import AccountProjection
+import Testing
+
+@testable import AccountService
+
+/// Reads the status page's figures out of HTML, whether the server's or a browser's DOM:
+/// the text of the element with a given id, entities decoded.
+struct StatusPageFigures {
+    let html: String
+
+    func text(_ id: String) -> String? {
+        guard let attribute = html.firstRange(of: "id=\"\(id)\"") else { return nil }
+        let rest = html[attribute.upperBound...]
+        guard let open = rest.firstIndex(of: ">") else { return nil }
+        let content = rest[rest.index(after: open)...]
+        let end = content.firstIndex(of: "<") ?? content.endIndex
+        return Self.decodeEntities(String(content[..<end]))
+    }
+
+    func number(_ id: String) -> Int? { text(id).flatMap { Int($0) } }
+
+    func rate(_ id: String) -> Double? { text(id).flatMap { Double($0) } }
+
+    /// The `points` of the sparkline's polyline, as (x, y) pairs.
+    var sparklinePoints: [(x: Double, y: Double)]? {
+        guard let svg = html.firstRange(of: "id=\"apply-sparkline\""),
+            let polyline = html[svg.upperBound...].firstRange(of: "<polyline"),
+            let points = html[polyline.upperBound...].firstRange(of: "points=\"")
+        else { return nil }
+        let value = html[points.upperBound...].prefix { $0 != "\"" }
+        return value.split(separator: " ").compactMap { pair in
+            let parts = pair.split(separator: ",")
+            guard parts.count == 2, let x = Double(parts[0]), let y = Double(parts[1]) else { return nil }
+            return (x, y)
+        }
+    }
+
+    static func decodeEntities(_ text: String) -> String {
+        var out = text
+        for (entity, character) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&")] {
+            out = out.replacing(entity, with: character)
+        }
+        return out
+    }
+}
+
+@Suite("The status page at GET /")
+struct StatusPageTests {
+    static let statistics = ServiceStatistics(
+        accounts: 1_234, eventsApplied: 56_789, duplicates: 12, invalid: 10,
+        invalidByReason: [.malformedJSON: 3, .unknownType: 2, .accountClosed: 4, .sequenceGap: 1], parked: 5,
+        lastOffset: 60_815, caughtUp: true)
+
+    /// 90 s of samples: 10 applied/s for the first 60 s, then 40/s.
+    static var busyHistory: ActivityHistory {
+        var history = ActivityHistory()
+        var applied = 0
+        for second in 0...90 {
+            if second > 0 { applied += second <= 60 ? 10 : 40 }
+            history.record(ActivityCounters(handled: applied + second, applied: applied), at: Int64(second))
+        }
+        return history
+    }
+
+    func render(
+        replica: String = "replica-1", readiness: Readiness = .ready,
+        statistics: ServiceStatistics = StatusPageTests.statistics, activity: ActivityHistory = ActivityHistory()
+    ) -> StatusPageFigures {
+        StatusPageFigures(
+            html: String(
+                decoding: StatusPage.render(
+                    replica: replica, readiness: readiness, statistics: statistics, activity: activity),
+                as: UTF8.self))
+    }
+
+    @Test func everyFigureIsThereUnderItsID() {
+        let page = render(activity: Self.busyHistory)
+        #expect(page.text("replica") == "replica-1")
+        #expect(page.text("readiness") == "READY")
+        #expect(page.number("accounts") == 1_234)
+        #expect(page.number("events-applied") == 56_789)
+        #expect(page.number("events-duplicate") == 12)
+        #expect(page.number("events-invalid") == 10)
+        #expect(page.number("events-parked") == 5)
+        #expect(page.number("last-offset") == 60_815)
+        // Rates over the last 60 s: 30 s at 10/s and 30 s at 40/s.
+        #expect(page.text("rate-applied") == "25.0")
+        #expect(page.text("rate-handled") == "26.0")
+        #expect(page.text("rate-duplicate") == "0.0")
+        #expect(page.text("rate-invalid") == "0.0")
+        #expect(page.number("rate-window") == 60)
+        #expect(page.text("rate-applied-peak") == "40.0")
+    }
+
+    @Test func everyInvalidReasonHasARowZeroIncluded() {
+        let page = render()
+        for reason in RejectionReason.allCases {
+            #expect(page.number("invalid-\(reason.rawValue)") == Self.statistics.invalidByReason[reason] ?? 0)
+        }
+        #expect(page.number("invalid-sequence_gap") == 1)
+        #expect(page.number("invalid-too_large") == 0)
+    }
+
+    @Test(arguments: [
+        (Readiness.ready, "READY", "ready"), (.catchingUp, "CATCHING_UP", "catching-up"),
+        (.disconnected, "DISCONNECTED", "disconnected"),
+    ])
+    func readinessIsShownAsTheReadyEndpointSaysIt(readiness: Readiness, text: String, cssClass: String) {
+        let page = render(readiness: readiness)
+        #expect(page.text("readiness") == text)
+        #expect(page.html.contains("id=\"readiness\" class=\"badge \(cssClass)\""))
+    }
+
+    @Test func aHostileReplicaNameIsEscapedEverywhere() {
+        let hostile = #"</title><script>alert("x")</script><img src=x onerror='y'>&amp;"#
+        let page = render(replica: hostile)
+        #expect(!page.html.contains("<script"))
+        #expect(!page.html.contains("<img"))
+        #expect(!page.html.contains("onerror='"))
+        #expect(page.html.contains("&lt;/title&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"))
+        #expect(page.html.contains("&amp;amp;"))
+        #expect(page.text("replica") == hostile)
+        #expect(page.html.ranges(of: "<title>").count == 1)
+    }
+
+    @Test func theSparklineHasOnePointPerKnownSecondRightAligned() throws {
+        let empty = try #require(render().sparklinePoints)
+        #expect(empty.isEmpty)
+
+        var short = ActivityHistory()
+        for second in 0...10 { short.record(ActivityCounters(applied: second * second), at: Int64(second)) }
+        let shortPoints = try #require(render(activity: short).sparklinePoints)
+        #expect(shortPoints.count == 10)
+        #expect(shortPoints.last?.x == Double(StatusPage.sparklineWidth))
+        // Rising rate: each point higher (a smaller y) than the one before, the peak at the top.
+        #expect(zip(shortPoints, shortPoints.dropFirst()).allSatisfy { $0.y > $1.y })
+        #expect(shortPoints.last?.y == 2)
+
+        let full = try #require(render(activity: Self.busyHistory).sparklinePoints)
+        #expect(full.count == 60)
+        #expect(full.first?.x == 0)
+        #expect(full.allSatisfy { (0...Double(StatusPage.sparklineHeight)).contains($0.y) })
+    }
+
+    @Test func theDocumentIsSelfContainedAndRefreshesItself() {
+        let html = render(activity: Self.busyHistory).html
+        #expect(html.hasPrefix("<!DOCTYPE html>\n"))
+        #expect(html.contains(#"<meta http-equiv="refresh" content="2">"#))
+        #expect(html.contains(#"<meta charset="utf-8">"#))
+        #expect(html.contains("<style>"))
+        #expect(html.contains("<svg id=\"apply-sparkline\""))
+        // Nothing to fetch: no other origin, no linked style sheet, script, image or font.
+        #expect(!html.contains("://"))
+        #expect(!html.contains("<link"))
+        #expect(!html.contains("<script"))
+        #expect(!html.contains("src="))
+        #expect(!html.contains("url("))
+        #expect(!html.contains("@import"))
+    }
+
+    @Test func numbersHaveOneDecimalAndNoExponent() {
+        #expect(StatusPage.decimal(0) == "0.0")
+        #expect(StatusPage.decimal(0.04) == "0.0")
+        #expect(StatusPage.decimal(0.05) == "0.1")
+        #expect(StatusPage.decimal(12.345) == "12.3")
+        #expect(StatusPage.decimal(1e-9) == "0.0")
+        #expect(StatusPage.decimal(123_456_789.96) == "123456790.0")
+        #expect(StatusPage.decimal(-2.5) == "-2.5")
+        #expect(StatusPage.decimal(.nan) == "0.0")
+    }
+
+    @Test func aServiceBeforeItsFirstEventShowsADashForTheOffset() {
+        let page = render(readiness: .catchingUp, statistics: ServiceStatistics())
+        #expect(page.text("last-offset") == "\u{2013}")
+        #expect(page.number("accounts") == 0)
+        #expect(page.number("rate-window") == 0)
+    }
+}
+
+@Suite("GET / through the ReadAPI")
+struct StatusPageRouteTests {
+    /// A model whose figures and history the page must show.
+    final class Model: ReadModel {
+        let history: ActivityHistory
+        init(history: ActivityHistory) { self.history = history }
+        func account(id: String) -> Account? { nil }
+        func accounts(after: String?, limit: Int) -> AccountPage { AccountPage(items: [], hasMore: false) }
+        func statistics() -> ServiceStatistics { StatusPageTests.statistics }
+        func readiness() -> Readiness { .catchingUp }
+        func activity() -> ActivityHistory { history }
+    }
+
+    @Test func getAnswersTheHTMLPage() {
+        let api = ReadAPI(model: ReadAPIFakeModel(stats: StatusPageTests.statistics), replicaName: "r<1>")
+        let answer = api.respond(method: "GET", uri: "/")
+        #expect(answer.status == 200)
+        #expect(answer.contentType == "text/html; charset=utf-8")
+        #expect(answer.header("Cache-Control") == "no-store")
+        #expect(answer.header("Content-Security-Policy")?.hasPrefix("default-src 'none'") == true)
+        let page = StatusPageFigures(html: answer.bodyText)
+        #expect(page.text("replica") == "r<1>")
+        #expect(page.number("accounts") == 1_234)
+        #expect(page.text("readiness") == "READY")
+        // The fake model keeps no history: the default one is empty.
+        #expect(page.number("rate-window") == 0)
+        #expect(page.sparklinePoints?.isEmpty == true)
+    }
+
+    @Test func thePageShowsTheModelsHistoryAndReadiness() {
+        let api = ReadAPI(model: Model(history: StatusPageTests.busyHistory), replicaName: "r")
+        let page = StatusPageFigures(html: api.respond(method: "GET", uri: "/").bodyText)
+        #expect(page.text("readiness") == "CATCHING_UP")
+        #expect(page.text("rate-applied") == "25.0")
+        #expect(page.sparklinePoints?.count == 60)
+    }
+
+    @Test func headIsTheSameAnswerAsGetAndAQueryIsIgnored() {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r")
+        let get = api.respond(method: "GET", uri: "/")
+        let head = api.respond(method: "HEAD", uri: "/")
+        #expect(head.status == 200)
+        #expect(head.contentType == get.contentType)
+        #expect(head.body == get.body)
+        #expect(api.respond(method: "GET", uri: "/?refresh=1").body == get.body)
+        #expect(api.respond(method: "GET", uri: "http://example.test/").status == 200)
+    }
+
+    @Test(arguments: ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    func otherMethodsAre405WithAllow(method: String) {
+        let answer = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r").respond(method: method, uri: "/")
+        #expect(answer.status == 405)
+        #expect(answer.contentType == "application/problem+json")
+        #expect(answer.header("Allow") == "GET, HEAD")
+    }
+
+    @Test(arguments: ["//", "/index.html", "/%2F", "/ "])
+    func onlyTheRootItselfIsThePage(uri: String) {
+        let answer = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r").respond(method: "GET", uri: uri)
+        #expect(answer.status == 404)
+    }
+
+    @Test func statsJSONStaysAsItWasWithInvalidByReasonKnown() {
+        let api = ReadAPI(model: ReadAPIFakeModel(stats: StatusPageTests.statistics), replicaName: "replica-1")
+        #expect(
+            api.respond(method: "GET", uri: "/stats").bodyText
+                == #"{"accounts":1234,"eventsApplied":56789,"duplicates":12,"invalid":10,"parked":5,"lastOffset":60815,"caughtUp":true,"replica":"replica-1"}"#
+        )
+    }
+}

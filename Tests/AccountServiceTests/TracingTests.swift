@@ -1,0 +1,198 @@
+import AMQP
+import AccountMessaging
+import AccountProjection
+import InMemoryTracing
+import Logging
+import TestSupport
+import Testing
+import Tracing
+
+@testable import AccountService
+
+/// The in-memory tracer of swift-distributed-tracing, taught W3C propagation: it reads a
+/// `traceparent` header into its span context, so a span started in that context is its child.
+struct W3CInMemoryTracer: Tracer {
+    let recorder = InMemoryTracer()
+
+    func startSpan<Instant: TracerInstant>(
+        _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
+        at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
+    ) -> InMemorySpan {
+        recorder.startSpan(
+            operationName, context: context(), ofKind: kind, at: instant(), function: function, file: fileID,
+            line: line)
+    }
+
+    func forceFlush() { recorder.forceFlush() }
+
+    func extract<Carrier, Extract: Extractor>(
+        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
+    ) where Extract.Carrier == Carrier {
+        guard let header = extractor.extract(key: TraceParent.headerName, from: carrier),
+            let parent = TraceParent(header)
+        else { return }
+        context.inMemorySpanContext = InMemorySpanContext(
+            traceID: parent.traceID, spanID: parent.spanID, parentSpanID: nil)
+    }
+
+    func inject<Carrier, Inject: Injector>(
+        _ context: ServiceContext, into carrier: inout Carrier, using injector: Inject
+    ) where Inject.Carrier == Carrier {
+        guard let span = context.inMemorySpanContext,
+            let parent = TraceParent(traceID: span.traceID, spanID: span.spanID)
+        else { return }
+        injector.inject(parent.description, forKey: TraceParent.headerName, into: &carrier)
+    }
+}
+
+@Suite("trace context")
+struct TraceParentTests {
+    @Test func parsesAndPrintsVersion00() throws {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let parent = try #require(TraceParent(header))
+        #expect(parent.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(parent.spanID == "00f067aa0ba902b7")
+        #expect(parent.sampled)
+        #expect(parent.description == header)
+        #expect(TraceParent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.sampled == false)
+        // A later version is read by its first four fields.
+        #expect(
+            TraceParent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-follows")?.spanID
+                == "00f067aa0ba902b7")
+    }
+
+    @Test(
+        "malformed headers are ignored",
+        arguments: [
+            "", "00", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
+        ])
+    func malformed(header: String) {
+        #expect(TraceParent(header) == nil)
+    }
+
+    @Test func childrenKeepTheTraceAndTakeNewSpanIDs() throws {
+        let root = TraceParent.newTrace()
+        #expect(TraceParent(root.description) == root)
+        let children = (0..<100).map { _ in root.child() }
+        #expect(children.allSatisfy { $0.traceID == root.traceID && TraceParent($0.description) == $0 })
+        #expect(Set(children.map(\.spanID)).count == 100)
+        #expect(TraceParent.newTrace().traceID != root.traceID)
+    }
+}
+
+@Suite("spans")
+struct TracingTests {
+    @Test("an HTTP request's traceparent is the parent of its server span")
+    func serverSpanContinuesTheRequestsTrace() async throws {
+        let tracer = W3CInMemoryTracer()
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", tracer: tracer)
+        let server = HTTPServer(host: "127.0.0.1", port: 0, api: api)
+        let port = try #require(try await server.start().port)
+        let parent = TraceParent.newTrace()
+        let connection = try RawHTTPConnection(port: port)
+        let traced = try connection.request("GET", "/accounts/acc-000001", headers: ["traceparent: \(parent)"])
+        #expect(traced.status == 200)
+        let untraced = try connection.request("GET", "/nope")
+        #expect(untraced.status == 404)
+        await server.shutdown()
+
+        let spans = tracer.recorder.finishedSpans
+        #expect(spans.count == 2)
+        let first = try #require(spans.first { $0.operationName == "GET /accounts/{id}" })
+        #expect(first.kind == .server)
+        #expect(first.spanContext.traceID == parent.traceID)
+        #expect(first.spanContext.parentSpanID == parent.spanID)
+        #expect(first.attributes["http.response.status_code"]?.toSpanAttribute() == .int64(200))
+        let second = try #require(spans.first { $0.operationName == "GET unknown" })
+        #expect(second.spanContext.parentSpanID == nil)
+        #expect(second.attributes["http.response.status_code"]?.toSpanAttribute() == .int64(404))
+    }
+}
+
+@Suite("trace propagation through the broker", .enabled(if: TestBroker.enabled))
+struct TracePropagationTests {
+    @Test("a traceparent published by accountctl comes out as the parent of the consumer span")
+    func cliTraceparentIsTheConsumerSpansParent() async throws {
+        let topology = uniqueTopology("trace")
+        defer { Task { await deleteTopology(topology) } }
+        let bodies = [
+            TestEvent.opened("acc-t1"), TestEvent.deposited("acc-t1", 2, 10), TestEvent.opened("acc-t2"),
+            Array("{not json".utf8),
+        ]
+        let file = "/tmp/accountservice-trace-\(topology.stream).jsonl"
+        #expect(SnapshotIntegrationTests.writeFile(file, bodies.flatMap { $0 + [UInt8(ascii: "\n")] }))
+        let runTrace = TraceParent.newTrace()
+        let published = try await runProcess(
+            try builtProduct("accountctl"),
+            [
+                "publish", "--file", file, "--quiet", "--exchange", topology.exchange, "--stream",
+                topology.stream, "--invalid-queue", topology.invalidQueue, "--traceparent", runTrace.description,
+            ],
+            environment: ["AMQP_URL": try TestBroker.requireURL()])
+        #expect(published.status == 0, "\(String(decoding: published.stderr, as: UTF8.self))")
+
+        // What the CLI put in each message, read back from the stream.
+        let headers = try await streamTraceparents(topology.stream, count: bodies.count)
+        #expect(headers.count == bodies.count)
+        #expect(headers.values.allSatisfy { $0.traceID == runTrace.traceID && $0.spanID != runTrace.spanID })
+        #expect(Set(headers.values.map(\.spanID)).count == bodies.count, "a span of its own per message")
+
+        // The consumer, in this process, with the recording tracer.
+        let tracer = W3CInMemoryTracer()
+        let store = AccountStore(parkingLimit: 100)
+        let consumer = StreamConsumer(
+            settings: ConsumerSettings(amqp: try TestBroker.configuration(), topology: topology), store: store,
+            logger: Logger(label: "test"), tracer: tracer)
+        let running = Task { try await consumer.run() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(20)
+        while store.statistics().lastOffset != Int64(bodies.count - 1), clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        consumer.requestStop()
+        try await running.value
+
+        let spans = tracer.recorder.finishedSpans
+        #expect(spans.count == bodies.count)
+        for span in spans {
+            let offset = try #require(span.attributes["messaging.rabbitmq.stream.offset"]?.toSpanAttribute())
+            guard case .int64(let value) = offset, let sent = headers[value] else {
+                Issue.record("span without a known offset: \(span.attributes)")
+                continue
+            }
+            #expect(span.kind == .consumer)
+            #expect(span.spanContext.traceID == sent.traceID)
+            #expect(span.spanContext.parentSpanID == sent.spanID)
+        }
+        let failed = spans.filter { if case .error = $0.status?.code { true } else { false } }
+        #expect(failed.count == 1, "the malformed event's span carries an error status")
+    }
+
+    /// The `traceparent` header of each message of a stream, by offset.
+    private func streamTraceparents(_ stream: String, count: Int) async throws -> [Int64: TraceParent] {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        try await channel.qos(prefetchCount: 100)
+        let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .string("first")])
+        var found: [Int64: TraceParent] = [:]
+        for try await delivery in consumer {
+            channel.ack(deliveryTag: delivery.deliveryTag)
+            if let offset = delivery.streamOffset,
+                case .string(let header)? = delivery.properties.headers?[TraceParent.headerName],
+                let parent = TraceParent(header)
+            {
+                found[offset] = parent
+            }
+            if delivery.streamOffset == Int64(count - 1) { break }
+        }
+        await connection.close()
+        return found
+    }
+}
