@@ -48,6 +48,7 @@ struct MetricsIntegrationTests {
         #expect(page.types["accountservice_apply_batch_duration_seconds"] == "histogram")
         #expect(page.types["process_cpu_seconds_total"] == "counter")
         #expect(page.help["accountservice_events_applied_total"]?.isEmpty == false)
+        try expectDashboardFamilies(in: page)
 
         // More events: the counters move by exactly as many. (The rejected sequence 2 of acc-m2
         // took its place in the account's history: 3 comes next.)
@@ -99,6 +100,28 @@ struct MetricsIntegrationTests {
         }
         #expect(sawStart, "no start-up line with the configuration:\n\(service.log)")
         #expect(!service.log.contains("guest:guest"), "the password must never be logged")
+    }
+
+    /// Every family the Grafana dashboard reads (deploy/monitoring/metric-names.txt) is on the
+    /// page, with its type and labels.
+    private func expectDashboardFamilies(in page: PrometheusText) throws {
+        let path = packageRoot() + "/deploy/monitoring/metric-names.txt"
+        let text = try #require(SnapshotIntegrationTests.readFile(path), "cannot read \(path)")
+        var checked = 0
+        for line in String(decoding: text, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard fields.count == 3 else { continue }
+            let (name, type, labels) = (fields[0], fields[1], fields[2])
+            #expect(page.types[name] == type, "\(name) should be a \(type)")
+            let sampleName = type == "histogram" ? name + "_count" : name
+            let samples = page.samples.filter { $0.name == sampleName }
+            #expect(!samples.isEmpty, "no samples of \(sampleName)")
+            for label in labels.split(separator: ",").map(String.init) where label != "-" {
+                #expect(samples.allSatisfy { $0.labels[label] != nil }, "\(name) without label \(label)")
+            }
+            checked += 1
+        }
+        #expect(checked >= 18)
     }
 
     private func metrics(_ service: ServiceProcess) throws -> PrometheusText {

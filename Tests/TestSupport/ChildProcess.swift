@@ -166,3 +166,11 @@ public final class ListeningSocket: @unchecked Sendable {
         close(fd)
     }
 }
+
+/// The package's root directory (where Package.swift is), from this source file's path.
+public func packageRoot() -> String {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    // …/Tests/TestSupport/ChildProcess.swift
+    parts.removeLast(3)
+    return parts.joined(separator: "/")
+}
