@@ -36,6 +36,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var channels: [UInt16: ChannelState] = [:]
     private var consumers: [String: ConsumerState] = [:]
     private var consumersWithDeliveries: [ConsumerState] = []
+    /// The consumer tag of the last delivery: most deliveries reuse it instead of a new String.
+    private var recentConsumerTag = ""
     private var nextChannelID: UInt16 = 1
     private var channelMax: UInt16 = 2047
     private var stopRequested = false
@@ -358,7 +360,7 @@ final class ConnectionLoop: @unchecked Sendable {
         switch method.id {
         case CRA_BASIC_DELIVER:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let tag = String(amqpBytes: deliver.consumer_tag)
+            let tag = consumerTag(deliver.consumer_tag)
             let (properties, body) = try readContent(channel: channelID)
             let delivery = AMQPDelivery(
                 deliveryTag: deliver.delivery_tag,
@@ -415,6 +417,15 @@ final class ConnectionLoop: @unchecked Sendable {
         default:
             break
         }
+    }
+
+    /// The tag as a String, the one of the previous delivery when the bytes are the same.
+    private func consumerTag(_ bytes: amqp_bytes_t) -> String {
+        let raw = UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len)
+        if !recentConsumerTag.utf8.elementsEqual(raw) {
+            recentConsumerTag = String(amqpBytes: bytes)
+        }
+        return recentConsumerTag
     }
 
     /// Reads the content header and body frames that follow basic.deliver / basic.return.

