@@ -1,0 +1,9 @@
+import AccountServiceLauncher
+
+// `accountservice` with an OTLP/HTTP trace exporter: the same program as the default build, handed a
+// swift-otel tracer. OTEL_SDK_DISABLED=true runs it without tracing, like the default build.
+if OTelTracing.isDisabled {
+    await AccountServiceCommand.main()
+} else {
+    await AccountServiceCommand.main { logger in try OTelTracing.makeBackend(logger: logger) }
+}
