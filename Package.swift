@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "AccountProjection", targets: ["AccountProjection"]),
         .library(name: "AccountServiceLauncher", targets: ["AccountServiceLauncher"]),
+        // For Benchmarks/ (a package of its own): the generator and the read API.
+        .library(name: "AccountHistory", targets: ["AccountHistory"]),
+        .library(name: "AccountService", targets: ["AccountService"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
