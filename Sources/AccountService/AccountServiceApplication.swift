@@ -52,8 +52,6 @@ public struct AccountServiceApplication: Sendable {
     public let settings: ServiceSettings
     /// Nil when snapshots are off.
     public let snapshotter: Snapshotter?
-    /// Feeds the status page's rates.
-    public let sampler: ActivitySampler
 
     /// `tracer`: nil for no spans (the default build); with one, a consumer span per event
     /// and a server span per HTTP request.
@@ -62,7 +60,6 @@ public struct AccountServiceApplication: Sendable {
         let store = AccountStore(parkingLimit: settings.parkingLimit)
         self.store = store
         self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
-        self.sampler = ActivitySampler(store: store)
         self.server = HTTPServer(
             host: settings.httpHost, port: settings.httpPort,
             api: ReadAPI(model: store, replicaName: settings.replicaName, metrics: store.metrics, tracer: tracer),
@@ -105,7 +102,6 @@ public struct AccountServiceApplication: Sendable {
             .init(service: server),
         ]
         if let snapshotter { services.append(.init(service: snapshotter)) }
-        services.append(.init(service: sampler))
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services,

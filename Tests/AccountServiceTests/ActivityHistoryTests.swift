@@ -1,4 +1,6 @@
+import AMQP
 import AccountProjection
+import Synchronization
 import Testing
 
 @testable import AccountService
@@ -138,23 +140,36 @@ struct ActivityHistoryTests {
     }
 }
 
-@Suite("ActivitySampler")
-struct ActivitySamplerTests {
-    @Test func theSamplerRecordsEveryTickAndEndsWhenCancelled() async throws {
-        let store = AccountStore(parkingLimit: 10)
-        let sampler = ActivitySampler(store: store, interval: .milliseconds(20))
-        let task = Task { try await sampler.run() }
-        let clock = ContinuousClock()
-        // Generous bounds: the test pool has two threads, which other suites may hold for a while.
-        let deadline = clock.now + .seconds(60)
-        while store.activity().count < 4 && clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(store.activity().count >= 4)
-        #expect((store.activity().latestSecond ?? 0) >= 3)
-        let cancelled = clock.now
-        task.cancel()
-        try await task.value
-        #expect(clock.now - cancelled < .seconds(10))
+@Suite("activity from the store")
+struct StoreActivityTests {
+    /// A clock the test sets.
+    final class TestSeconds: Sendable {
+        let now = Mutex<Int64>(0)
+        func set(_ second: Int64) { now.withLock { $0 = second } }
+    }
+
+    static func opened(_ id: String, offset: Int64) -> (decoded: Result<Event, EventProblem>, origin: EventOrigin) {
+        let body = Array(
+            #"{"eventId":"e-\#(id)","type":"AccountOpened","accountId":"\#(id)","sequence":1,"occurredAt":"2026-11-24T15:00:00Z","data":{"owner":"O","currency":"EUR"}}"#
+                .utf8)
+        return (
+            EventDecoder.decode(body),
+            EventOrigin(body: body, properties: AMQPProperties(), routingKey: "k", offset: offset)
+        )
+    }
+
+    @Test func batchesAreCountedInTheSecondTheyArriveAndQuietSecondsAreZero() {
+        let seconds = TestSeconds()
+        let store = AccountStore(parkingLimit: 10, currentSecond: { seconds.now.withLock { $0 } })
+        _ = store.apply([Self.opened("a1", offset: 0), Self.opened("a2", offset: 1)], received: 2)
+        seconds.set(1)
+        _ = store.apply([Self.opened("a3", offset: 2)], received: 1)
+        // Nothing for a while, then three events at second 6.
+        seconds.set(6)
+        _ = store.apply((3..<6).map { Self.opened("b\($0)", offset: Int64($0)) }, received: 3)
+        seconds.set(8)
+        let history = store.activity()
+        #expect(history.appliedPerSecond() == [1, 0, 0, 0, 0, 3, 0, 0])
+        #expect(history.latestSecond == 8)
     }
 }

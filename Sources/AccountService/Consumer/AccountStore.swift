@@ -26,17 +26,42 @@ public final class AccountStore: ReadModel {
         /// Rejected events handed out by `apply` whose publish is not confirmed yet: while
         /// there are any, no snapshot is taken (it would cover events never sent).
         var unconfirmedRejections = 0
-        /// The counters once a second, for the status page (``recordActivity(at:)``).
+        /// The counters at each second in which something happened (a batch applied, the
+        /// status page read), for the status page's rates.
         var activity = ActivityHistory()
+
+        /// Before a batch at `second`: when nothing happened for a while, the counters as
+        /// they stood go in at the second before, so that the history does not spread this
+        /// batch over the quiet spell.
+        mutating func markQuietSpell(before second: Int64) {
+            if let latest = activity.latestSecond, latest < second - 1 {
+                activity.record(ActivityCounters(projection.statistics), at: second - 1)
+            }
+        }
     }
 
     private let state: Mutex<State>
     /// Told of every change, after the lock is released.
     public let metrics: ServiceMetrics
 
-    public init(parkingLimit: Int, metrics: ServiceMetrics = ServiceMetrics()) {
+    /// Whole seconds on a monotonic clock, for the activity history.
+    private let currentSecond: @Sendable () -> Int64
+
+    /// `currentSecond`: whole seconds on a monotonic clock (tests pass their own).
+    public init(
+        parkingLimit: Int, metrics: ServiceMetrics = ServiceMetrics(),
+        currentSecond: @escaping @Sendable () -> Int64 = AccountStore.monotonicSeconds()
+    ) {
         self.state = Mutex(State(projection: Projection(parkingLimit: parkingLimit)))
         self.metrics = metrics
+        self.currentSecond = currentSecond
+    }
+
+    /// Seconds since this call, on the continuous clock.
+    public static func monotonicSeconds() -> @Sendable () -> Int64 {
+        let clock = ContinuousClock()
+        let start = clock.now
+        return { (clock.now - start).components.seconds }
     }
 
     // MARK: Writer side (the stream consumer)
@@ -50,13 +75,17 @@ public final class AccountStore: ReadModel {
         var rejected: [RejectedEvent<EventOrigin>] = []
         let clock = ContinuousClock()
         let start = clock.now
+        let second = currentSecond()
         let (statistics, lastOffset, tail, caughtUp) = state.withLock { state in
+            state.markQuietSpell(before: second)
             for event in events {
                 _ = state.projection.apply(event.decoded, origin: event.origin, rejected: &rejected)
                 if let offset = event.origin.offset { state.lastOffset = offset }
             }
             state.unconfirmedRejections += rejected.count
-            return (state.projection.statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
+            let statistics = state.projection.statistics
+            state.activity.record(ActivityCounters(statistics), at: second)
+            return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
         }
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
@@ -168,15 +197,14 @@ public final class AccountStore: ReadModel {
         }
     }
 
+    /// The activity history up to now: reading it records the counters at the current
+    /// second, so that a quiet spell shows as zero rates.
     public func activity() -> ActivityHistory {
-        state.withLock { $0.activity }
-    }
-
-    /// Adds the current counters to the activity history as the sample of `second` (see
-    /// ``ActivitySampler``).
-    public func recordActivity(at second: Int64) {
-        state.withLock { state in
+        let second = currentSecond()
+        return state.withLock { state in
+            state.markQuietSpell(before: second)
             state.activity.record(ActivityCounters(state.projection.statistics), at: second)
+            return state.activity
         }
     }
 
