@@ -78,6 +78,10 @@ public final class ServiceProcess: @unchecked Sendable {
             "RECONNECT_MAX_DELAY": "1",
             "PATH": TestSupport.environment("PATH") ?? "/usr/bin:/bin",
         ]
+        // Under scripts/sanitizers the service is sanitized too: its reports go where the runner's go.
+        for name in ["TSAN_OPTIONS", "ASAN_OPTIONS", "LSAN_OPTIONS", "SWIFT_BACKTRACE"] {
+            if let value = TestSupport.environment(name) { environment[name] = value }
+        }
         for (key, value) in extraEnvironment { environment[key] = value }
         let binary = try builtProduct("accountservice")
 
