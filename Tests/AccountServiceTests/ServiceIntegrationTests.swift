@@ -116,7 +116,7 @@ struct ServiceIntegrationTests {
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(stats["invalid"] == 1)
 
-        let messages = try await readQueue(topology.invalidQueue, count: 1)
+        let messages = try await readQueue(topology.invalidQueue, count: 1, timeout: .seconds(30))
         let message = try #require(messages.first)
         let headers = try #require(message.properties.headers)
         #expect(headers["x-error"] == .string(reason))
