@@ -26,9 +26,10 @@ struct AccountctlBrokerRestartTests {
             "INVALID_QUEUE": topology.invalidQueue,
         ]
         let history = ["--accounts", "300", "--events", "16000", "--seed", "11"]
-        // About 8 s of publishing at this rate; the broker goes away early in it (a stop takes seconds).
+        // About 16 s of publishing at this rate; the broker goes away early in it. A graceful stop
+        // takes seconds, more on a loaded machine (8 s of publishing was once not enough in CI).
         async let published = runAccountctl(
-            ["publish", "--quiet", "--rate", "2000"] + history, environment: names, timeout: 120)
+            ["publish", "--quiet", "--rate", "1000"] + history, environment: names, timeout: 180)
         try await Task.sleep(for: .milliseconds(1500))
         try await broker("down")
         try await broker("up")
