@@ -18,7 +18,7 @@ struct ProcessMetrics: Sendable {
         self.pageSize = max(1, sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    struct Reading: Equatable {
+    struct Reading {
         var cpuSeconds: Double
         var residentBytes: Int
         var virtualBytes: Int
