@@ -1,7 +1,8 @@
 # accountservice and accountctl in a small runtime image.
 #   docker build -t accountservice .
 # Build stage: the official Swift image; both programs built by scripts/build-release
-# (Swift runtime and librabbitmq linked statically, stripped).
+# (Swift runtime, librabbitmq, OpenSSL and libstdc++ linked statically, stripped; lld lays
+# the code out in the order of scripts/accountservice.order).
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 FROM ${SWIFT_IMAGE} AS build
 RUN apt-get update \
@@ -11,15 +12,15 @@ WORKDIR /src
 COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
-COPY scripts/build-release scripts/install-deps ./scripts/
+COPY scripts/build-release scripts/install-deps scripts/accountservice.order ./scripts/
 RUN SKIP_INSTALL_DEPS=1 scripts/build-release
 
-# Runtime stage: Debian slim plus what the link left dynamic (OpenSSL; glibc and
-# libstdc++ are in the base) and the CA bundle for amqps://. Keep this package list in
-# step with scripts/runtime-root-check, which proves it is complete.
+# Runtime stage: Debian slim (glibc, all the link left dynamic) and the CA bundle for
+# amqps://. Keep this package list in step with scripts/runtime-root-check, which proves it
+# is complete.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin accounts
 COPY --from=build /src/.build/dist/accountservice /src/.build/dist/accountctl /usr/local/bin/

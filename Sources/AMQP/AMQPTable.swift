@@ -1,5 +1,7 @@
 /// A value in an AMQP field table (arguments, message headers).
-public indirect enum AMQPFieldValue: Sendable, Equatable {
+/// Not `indirect`: the nested cases hold arrays, already on the heap, and an indirect enum would
+/// box every value (two allocations per delivery for its headers).
+public enum AMQPFieldValue: Sendable, Equatable {
     case bool(Bool)
     case int8(Int8)
     case uint8(UInt8)
@@ -129,6 +131,37 @@ public struct AMQPProperties: Sendable, Equatable {
     }
 }
 
+/// A message's basic properties, kept as they came off the wire until someone asks for them.
+///
+/// A consumer that reads only the body and the stream offset (the account service, for every
+/// event it applies) then pays for one copy of the encoded bytes, not for a String per property
+/// and an array for the headers.
+public struct DeferredProperties: Sendable {
+    enum Storage: Sendable {
+        case decoded(AMQPProperties)
+        case encoded([UInt8])
+    }
+
+    var storage: Storage
+
+    public init(_ properties: AMQPProperties) {
+        storage = .decoded(properties)
+    }
+
+    /// AMQP-encoded basic properties (the property flags, then each property present).
+    init(encoded: [UInt8]) {
+        storage = .encoded(encoded)
+    }
+
+    /// The properties, decoded (again) on each call for the encoded form.
+    public var value: AMQPProperties {
+        switch storage {
+        case .decoded(let properties): properties
+        case .encoded(let bytes): AMQPProperties(encoded: bytes)
+        }
+    }
+}
+
 /// A message received from a queue or stream.
 public struct AMQPDelivery: Sendable {
     public var deliveryTag: UInt64
@@ -136,8 +169,12 @@ public struct AMQPDelivery: Sendable {
     public var exchange: String
     public var routingKey: String
     public var consumerTag: String
-    public var properties: AMQPProperties
+    /// The properties as received; `properties` decodes them.
+    public private(set) var deferredProperties: DeferredProperties
     public var body: [UInt8]
+    /// The stream offset RabbitMQ puts in the `x-stream-offset` header of each
+    /// delivery from a stream; nil for classic and quorum queues.
+    public private(set) var streamOffset: Int64?
 
     public init(
         deliveryTag: UInt64,
@@ -148,18 +185,35 @@ public struct AMQPDelivery: Sendable {
         properties: AMQPProperties = AMQPProperties(),
         body: [UInt8]
     ) {
+        self.init(
+            deliveryTag: deliveryTag, redelivered: redelivered, exchange: exchange, routingKey: routingKey,
+            consumerTag: consumerTag, deferredProperties: DeferredProperties(properties),
+            streamOffset: Self.streamOffset(in: properties), body: body)
+    }
+
+    init(
+        deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String, consumerTag: String,
+        deferredProperties: DeferredProperties, streamOffset: Int64?, body: [UInt8]
+    ) {
         self.deliveryTag = deliveryTag
         self.redelivered = redelivered
         self.exchange = exchange
         self.routingKey = routingKey
         self.consumerTag = consumerTag
-        self.properties = properties
+        self.deferredProperties = deferredProperties
+        self.streamOffset = streamOffset
         self.body = body
     }
 
-    /// The stream offset RabbitMQ puts in the `x-stream-offset` header of each
-    /// delivery from a stream; nil for classic and quorum queues.
-    public var streamOffset: Int64? {
+    public var properties: AMQPProperties {
+        get { deferredProperties.value }
+        set {
+            deferredProperties = DeferredProperties(newValue)
+            streamOffset = Self.streamOffset(in: newValue)
+        }
+    }
+
+    static func streamOffset(in properties: AMQPProperties) -> Int64? {
         properties.headers?["x-stream-offset"]?.int64Value
     }
 }

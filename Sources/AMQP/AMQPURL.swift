@@ -43,15 +43,18 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws(AMQPError) {
-        let schemeEnd = text.utf8.firstRange(of: "://".utf8)
-        guard let schemeEnd else {
+        // Searched by hand: `firstRange(of:)` lives in _StringProcessing, whose code would
+        // then be paged in at every start.
+        let bytes = Array(text.utf8)
+        let separator = bytes.indices.first { bytes[$0...].starts(with: "://".utf8) }
+        guard let separator else {
             throw .invalidURL(reason: "it must start with amqp:// or amqps:// (for example \(Self.defaultURL))")
         }
-        let schemeText = String(text[..<schemeEnd.lowerBound]).lowercased()
+        let schemeText = String(decoding: bytes[..<separator], as: UTF8.self).lowercased()
         guard let scheme = Scheme(rawValue: schemeText) else {
             throw .invalidURL(reason: "scheme '\(schemeText)' is not amqp or amqps")
         }
-        var rest = Substring(text[schemeEnd.upperBound...])
+        var rest = Substring(String(decoding: bytes[(separator + 3)...], as: UTF8.self))
         if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
         var query: Substring = ""
         if let mark = rest.firstIndex(of: "?") {

@@ -157,11 +157,16 @@ extension Array where Element == UInt8 {
 
 extension AMQPTable {
     init(c table: amqp_table_t) {
+        var strings = RecentStrings()
+        self.init(c: table, strings: &strings)
+    }
+
+    init(c table: amqp_table_t, strings: inout RecentStrings) {
         var entries: [Entry] = []
         entries.reserveCapacity(Int(table.num_entries))
         for index in 0..<Int(table.num_entries) {
             let entry = table.entries[index]
-            entries.append(Entry(key: String(amqpBytes: entry.key), value: AMQPFieldValue(c: entry.value)))
+            entries.append(Entry(key: strings.string(entry.key), value: AMQPFieldValue(c: entry.value)))
         }
         self.init(entries)
     }
@@ -197,11 +202,18 @@ extension AMQPFieldValue {
 
 extension AMQPProperties {
     init(c p: amqp_basic_properties_t) {
+        var strings = RecentStrings()
+        self.init(c: p, strings: &strings)
+    }
+
+    /// The properties, sharing the strings that repeat between messages (content type and
+    /// encoding, type, user and app id, header names) through `strings`.
+    init(c p: amqp_basic_properties_t, strings: inout RecentStrings) {
         self.init()
         let flags = p._flags
-        if flags & CRA_CONTENT_TYPE_FLAG != 0 { contentType = String(amqpBytes: p.content_type) }
-        if flags & CRA_CONTENT_ENCODING_FLAG != 0 { contentEncoding = String(amqpBytes: p.content_encoding) }
-        if flags & CRA_HEADERS_FLAG != 0 { headers = AMQPTable(c: p.headers) }
+        if flags & CRA_CONTENT_TYPE_FLAG != 0 { contentType = strings.string(p.content_type) }
+        if flags & CRA_CONTENT_ENCODING_FLAG != 0 { contentEncoding = strings.string(p.content_encoding) }
+        if flags & CRA_HEADERS_FLAG != 0 { headers = AMQPTable(c: p.headers, strings: &strings) }
         if flags & CRA_DELIVERY_MODE_FLAG != 0 { deliveryMode = p.delivery_mode }
         if flags & CRA_PRIORITY_FLAG != 0 { priority = p.priority }
         if flags & CRA_CORRELATION_ID_FLAG != 0 { correlationID = String(amqpBytes: p.correlation_id) }
@@ -209,10 +221,44 @@ extension AMQPProperties {
         if flags & CRA_EXPIRATION_FLAG != 0 { expiration = String(amqpBytes: p.expiration) }
         if flags & CRA_MESSAGE_ID_FLAG != 0 { messageID = String(amqpBytes: p.message_id) }
         if flags & CRA_TIMESTAMP_FLAG != 0 { timestamp = p.timestamp }
-        if flags & CRA_TYPE_FLAG != 0 { type = String(amqpBytes: p.type) }
-        if flags & CRA_USER_ID_FLAG != 0 { userID = String(amqpBytes: p.user_id) }
-        if flags & CRA_APP_ID_FLAG != 0 { appID = String(amqpBytes: p.app_id) }
+        if flags & CRA_TYPE_FLAG != 0 { type = strings.string(p.type) }
+        if flags & CRA_USER_ID_FLAG != 0 { userID = strings.string(p.user_id) }
+        if flags & CRA_APP_ID_FLAG != 0 { appID = strings.string(p.app_id) }
         if flags & CRA_CLUSTER_ID_FLAG != 0 { clusterID = String(amqpBytes: p.cluster_id) }
+    }
+}
+
+extension AMQPProperties {
+    /// Decodes AMQP-encoded basic properties (what a content header frame carries after the
+    /// class id and body size); empty properties when the bytes do not decode.
+    init(encoded: [UInt8]) {
+        var pool = amqp_pool_t()
+        init_amqp_pool(&pool, 4096)
+        defer { empty_amqp_pool(&pool) }
+        var decoded: UnsafeMutableRawPointer?
+        let status = encoded.withUnsafeBytes { raw in
+            let bytes = amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            return amqp_decode_properties(UInt16(CRA_BASIC_CLASS), &pool, bytes, &decoded)
+        }
+        guard status == AMQP_STATUS_OK.rawValue, let decoded else {
+            self.init()
+            return
+        }
+        self.init(c: decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+    }
+}
+
+extension amqp_basic_properties_t {
+    /// The `x-stream-offset` header, read straight from the C table.
+    var streamOffset: Int64? {
+        guard _flags & CRA_HEADERS_FLAG != 0 else { return nil }
+        var found: Int64?
+        for index in 0..<Int(headers.num_entries) {
+            let entry = headers.entries[index]
+            guard entry.key.len == 15, memcmp(entry.key.bytes, "x-stream-offset", 15) == 0 else { continue }
+            found = AMQPFieldValue(c: entry.value).int64Value
+        }
+        return found
     }
 }
 

@@ -37,7 +37,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var consumers: [String: ConsumerState] = [:]
     private var consumersWithDeliveries: [ConsumerState] = []
     /// The consumer tag of the last delivery: most deliveries reuse it instead of a new String.
-    private var recentConsumerTag = ""
+    /// Strings that repeat from delivery to delivery, shared instead of allocated each time.
+    private var recentStrings = RecentStrings()
     private var nextChannelID: UInt16 = 1
     private var channelMax: UInt16 = 2047
     private var stopRequested = false
@@ -296,12 +297,17 @@ final class ConnectionLoop: @unchecked Sendable {
             } catch {
                 failure = error
             }
-            flushDeliveries()
             if failure != nil { break }
+            if lingeredLongEnough { flushDeliveries() }
             if let connection { amqp_maybe_release_buffers(connection) }
             if moreToRead || hasQueuedInput { continue }
             if mailbox.withLock({ !$0.commands.isEmpty }) { continue }
-            waitForActivity()
+            if consumersWithDeliveries.isEmpty {
+                waitForActivity(timeout: nil)
+            } else if !waitForActivity(timeout: Self.linger) {
+                // Quiet for a moment: hand over what came.
+                flushDeliveries()
+            }
         }
         if stopRequested && failure == nil {
             closeConnectionGracefully()
@@ -314,7 +320,30 @@ final class ConnectionLoop: @unchecked Sendable {
         return amqp_frames_enqueued(connection) != 0 || amqp_data_in_buffer(connection) != 0
     }
 
-    private func waitForActivity() {
+    /// Deliveries are handed to their consumer in batches: when a batch reaches the consumer's
+    /// limit (a fifth of its prefetch, at most 512), when nothing more arrived for `linger`, and at
+    /// the latest `maxLinger` after the oldest one arrived. During a replay that is one hand-over
+    /// (a wake-up of the consuming task) per few hundred messages instead of one per read from
+    /// the socket; a lone live message waits `linger` (1 ms).
+    static let linger: Int32 = 1
+    static let maxLingerNanoseconds: UInt64 = 5_000_000
+    private var oldestPending: UInt64?
+
+    private var lingeredLongEnough: Bool {
+        guard let oldestPending else { return false }
+        return Self.monotonicNanoseconds() &- oldestPending >= Self.maxLingerNanoseconds
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
+    /// Sleeps until the socket or the mailbox has something, or `timeout` milliseconds (nil: the
+    /// heartbeat interval) pass. Returns false when it timed out.
+    @discardableResult
+    private func waitForActivity(timeout: Int32?) -> Bool {
         let socketEvents = waitsForSocketRoom ? Int16(POLLIN) | Int16(POLLOUT) : Int16(POLLIN)
         var fds = [
             pollfd(fd: socketFD, events: socketEvents, revents: 0),
@@ -322,15 +351,19 @@ final class ConnectionLoop: @unchecked Sendable {
         ]
         let heartbeat = configuration.heartbeat
         // Wake often enough to send our heartbeats on time and notice missing ones.
-        let timeout: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 250)) : 1000
-        _ = poll(&fds, 2, timeout)
+        let idle: Int32 = heartbeat > 0 ? Int32(min(1000, heartbeat * 250)) : 1000
+        let ready = poll(&fds, 2, timeout ?? idle)
         if fds[1].revents & Int16(POLLIN) != 0 {
             cra_wakefd_drain(wakeFD)
         }
+        return ready != 0
     }
 
     /// Reads and handles the frames that are there now. Returns true when it stopped
     /// early with more to read (so the caller must not sleep).
+    /// How long the rest of a message may take to arrive once its first frame has.
+    private lazy var contentTimeout = timeval(duration: configuration.rpcTimeout)
+
     private func readAvailableFrames() throws(AMQPError) -> Bool {
         guard let connection else { return false }
         for _ in 0..<1024 {
@@ -360,19 +393,25 @@ final class ConnectionLoop: @unchecked Sendable {
         switch method.id {
         case CRA_BASIC_DELIVER:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let tag = consumerTag(deliver.consumer_tag)
-            let (properties, body) = try readContent(channel: channelID)
+            let tag = recentStrings.string(deliver.consumer_tag)
+            let (properties, streamOffset, body) = try readDeliveryContent(channel: channelID)
             let delivery = AMQPDelivery(
                 deliveryTag: deliver.delivery_tag,
                 redelivered: deliver.redelivered != 0,
-                exchange: String(amqpBytes: deliver.exchange),
-                routingKey: String(amqpBytes: deliver.routing_key),
+                exchange: recentStrings.string(deliver.exchange),
+                routingKey: recentStrings.string(deliver.routing_key),
                 consumerTag: tag,
-                properties: properties,
+                deferredProperties: properties,
+                streamOffset: streamOffset,
                 body: body)
             if let consumer = consumers[tag] {
-                if consumer.pending.isEmpty { consumersWithDeliveries.append(consumer) }
+                if consumer.pending.isEmpty {
+                    consumersWithDeliveries.append(consumer)
+                    consumer.pending.reserveCapacity(consumer.batchLimit)
+                }
                 consumer.pending.append(delivery)
+                if oldestPending == nil { oldestPending = Self.monotonicNanoseconds() }
+                if consumer.pending.count >= consumer.batchLimit { flushDeliveries() }
             }
         case CRA_BASIC_ACK:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
@@ -419,22 +458,40 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    /// The tag as a String, the one of the previous delivery when the bytes are the same.
-    private func consumerTag(_ bytes: amqp_bytes_t) -> String {
-        let raw = UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len)
-        if !recentConsumerTag.utf8.elementsEqual(raw) {
-            recentConsumerTag = String(amqpBytes: bytes)
+    /// Reads the content of a delivery, keeping its properties encoded: one copy of their
+    /// bytes instead of a String per property. The stream offset is read from them at once.
+    private func readDeliveryContent(
+        channel: UInt16
+    ) throws(AMQPError) -> (DeferredProperties, streamOffset: Int64?, body: [UInt8]) {
+        guard let connection else { throw .closedByClient }
+        let frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
+        let header = frame.payload.properties
+        let decoded = header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
+        let properties: DeferredProperties
+        if header.raw.len > 0 {
+            properties = DeferredProperties(encoded: [UInt8](amqpBytes: header.raw))
+        } else {
+            properties = DeferredProperties(AMQPProperties(c: decoded, strings: &recentStrings))
         }
-        return recentConsumerTag
+        let body = try readBody(connection, channel: channel, size: Int(header.body_size))
+        return (properties, decoded.streamOffset, body)
     }
 
-    /// Reads the content header and body frames that follow basic.deliver / basic.return.
+    /// Reads the content header and body frames that follow basic.return.
     private func readContent(channel: UInt16) throws(AMQPError) -> (AMQPProperties, [UInt8]) {
         guard let connection else { throw .closedByClient }
-        var frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
+        let frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
         let size = Int(frame.payload.properties.body_size)
         let properties = AMQPProperties(
-            c: frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+            c: frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee,
+            strings: &recentStrings)
+        return (properties, try readBody(connection, channel: channel, size: size))
+    }
+
+    private func readBody(
+        _ connection: amqp_connection_state_t, channel: UInt16, size: Int
+    ) throws(AMQPError) -> [UInt8] {
+        var frame: amqp_frame_t
         var body: [UInt8] = []
         body.reserveCapacity(size)
         while body.count < size {
@@ -444,7 +501,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
             }
         }
-        return (properties, body)
+        return body
     }
 
     private func nextContentFrame(
@@ -453,7 +510,7 @@ final class ConnectionLoop: @unchecked Sendable {
         -> amqp_frame_t
     {
         var frame = amqp_frame_t()
-        var timeout = timeval(duration: configuration.rpcTimeout)
+        var timeout = contentTimeout
         let status = amqp_simple_wait_frame_noblock(connection, &frame, &timeout)
         if status == AMQP_STATUS_TIMEOUT.rawValue { throw .timeout(operation: "the rest of a message") }
         if status != AMQP_STATUS_OK.rawValue { throw lostError(status: status) }
@@ -465,10 +522,13 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func flushDeliveries() {
+        oldestPending = nil
         guard !consumersWithDeliveries.isEmpty else { return }
         for consumer in consumersWithDeliveries {
             consumer.continuation.yield(consumer.pending)
-            consumer.pending.removeAll(keepingCapacity: true)
+            // Not removeAll(keepingCapacity:): the yielded array still shares the buffer, so
+            // that would copy it into a new one of the same capacity.
+            consumer.pending = []
         }
         consumersWithDeliveries.removeAll(keepingCapacity: true)
     }
@@ -706,6 +766,7 @@ extension ConnectionLoop {
         _ = try requireChannel(channel)
         amqp_basic_qos(connection, channel, 0, prefetchCount, global ? 1 : 0)
         try check(amqp_get_rpc_reply(connection), operation: "basic.qos", channel: channel)
+        try requireChannel(channel).prefetch = prefetchCount
     }
 
     func confirmSelect(channel: UInt16) throws(AMQPError) {
@@ -729,7 +790,9 @@ extension ConnectionLoop {
             0, noAck ? 1 : 0, exclusive ? 1 : 0, arena.table(arguments))
         try check(amqp_get_rpc_reply(connection), operation: "basic.consume from '\(queue)'", channel: channel)
         let tag = ok.map { String(amqpBytes: $0.pointee.consumer_tag) } ?? consumerTag
-        consumers[tag] = ConsumerState(channel: channel, continuation: continuation)
+        consumers[tag] = ConsumerState(
+            channel: channel, batchLimit: state.prefetch == 0 ? 512 : max(1, min(512, Int(state.prefetch) / 5)),
+            continuation: continuation)
         state.consumerTags.insert(tag)
         return tag
     }
@@ -856,11 +919,16 @@ extension ConnectionLoop {
 
 final class ConsumerState {
     let channel: UInt16
+    /// Deliveries handed over at once at most.
+    let batchLimit: Int
     let continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
     var pending: [AMQPDelivery] = []
 
-    init(channel: UInt16, continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation) {
+    init(
+        channel: UInt16, batchLimit: Int, continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
+    ) {
         self.channel = channel
+        self.batchLimit = batchLimit
         self.continuation = continuation
     }
 }
@@ -903,6 +971,8 @@ final class PublishBatch: @unchecked Sendable {
 final class ChannelState {
     let id: UInt16
     var confirmMode = false
+    /// basic.qos prefetch count (0: none set).
+    var prefetch: UInt16 = 0
     var consumerTags: Set<String> = []
     var pendingReturn: PublishOutcome?
     private var nextSequence: UInt64 = 1

@@ -58,11 +58,23 @@ public struct Topology: Sendable, Equatable {
             try await probe.declareQueue(name, passive: true)
             try await probe.close()
             return
-        } catch .channelClosed(404, let reply) where reply.contains("no queue") {
+        } catch .channelClosed(404, let reply) where Self.saysNoQueue(reply) {
             let channel = try await connection.openChannel()
             try await channel.declareQueue(name, durable: true, arguments: arguments)
             try await channel.close()
         }
+    }
+}
+
+extension Topology {
+    /// Whether a NOT_FOUND reply says the queue does not exist (not, say, that its home node
+    /// is down). Searched by hand: `String.contains(_:)` lives in _StringProcessing, whose code
+    /// would then be paged in at every start.
+    static func saysNoQueue(_ reply: String) -> Bool {
+        let text = Array(reply.utf8)
+        let needle = Array("no queue".utf8)
+        guard text.count >= needle.count else { return false }
+        return (0...(text.count - needle.count)).contains { text[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
 }
 

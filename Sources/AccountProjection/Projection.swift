@@ -132,14 +132,21 @@ public struct Projection<Origin> {
             return park(event, origin, account, &rejected)
         }
         let disposition = applyNext(event, origin, account, &rejected)
-        // Whatever waited for this one is due now, in turn.
+        if table[account].parked > 0 { applyDue(account, &rejected) }
+        return disposition
+    }
+
+    /// Applies, in turn, the parked events of `account` that are due now. Kept out of
+    /// `apply`: its parking-lot values make the unspecialized generic code look up type
+    /// metadata on every call, and most events have nothing parked.
+    @inline(never)
+    private mutating func applyDue(_ account: Int, _ rejected: inout [RejectedEvent<Origin>]) {
         while table[account].parked > 0,
             let entry = parking.remove(account: account, sequence: table[account].version + 1)
         {
             table[account].parked -= 1
             _ = applyNext(entry.event, entry.origin, account, &rejected)
         }
-        return disposition
     }
 
     /// Applies the event whose sequence is the version + 1. Applied or not, it takes its

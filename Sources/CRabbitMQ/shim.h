@@ -74,6 +74,7 @@ static const amqp_method_number_t CRA_CONNECTION_UNBLOCKED = AMQP_CONNECTION_UNB
 static const amqp_method_number_t CRA_CHANNEL_CLOSE = AMQP_CHANNEL_CLOSE_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_CLOSE_OK = AMQP_CHANNEL_CLOSE_OK_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_FLOW = AMQP_CHANNEL_FLOW_METHOD;
+static const uint16_t CRA_BASIC_CLASS = AMQP_BASIC_CLASS;
 static const amqp_method_number_t CRA_BASIC_DELIVER = AMQP_BASIC_DELIVER_METHOD;
 static const amqp_method_number_t CRA_BASIC_ACK = AMQP_BASIC_ACK_METHOD;
 static const amqp_method_number_t CRA_BASIC_NACK = AMQP_BASIC_NACK_METHOD;

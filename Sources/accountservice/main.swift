@@ -1,4 +1,4 @@
 import AccountServiceLauncher
 
 // The default build: no tracing exporter (see OTel/ for the build with one).
-await AccountServiceCommand.main()
+AccountServiceCommand.runAndExit()

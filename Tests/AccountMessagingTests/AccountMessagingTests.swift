@@ -142,3 +142,20 @@ struct EventMessageTests {
         #expect(EventMessage.unixSeconds(rfc3339: text) == seconds)
     }
 }
+
+@Suite("Topology")
+struct TopologyTests {
+    @Test(
+        "only a NOT_FOUND that says the queue is missing lets the service create it",
+        arguments: [
+            ("NOT_FOUND - no queue 'accounts.events' in vhost '/'", true),
+            ("no queue", true),
+            ("NOT_FOUND - home node 'rabbit@a' of durable queue 'accounts.events' in vhost '/' is down", false),
+            ("NOT_FOUND - no exchange 'accounts' in vhost '/'", false),
+            ("no queu", false),
+            ("", false),
+        ])
+    func saysNoQueue(reply: String, expected: Bool) {
+        #expect(Topology.saysNoQueue(reply) == expected)
+    }
+}

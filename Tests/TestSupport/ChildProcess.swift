@@ -16,6 +16,12 @@ public struct ProcessResult: Sendable {
 
 /// A product SwiftPM built next to the test runner (`swift build --build-tests` builds them all).
 public func builtProduct(_ name: String) throws -> String {
+    // TEST_PRODUCTS_DIR runs the programs from elsewhere, say the shipped release build.
+    if let directory = getenv("TEST_PRODUCTS_DIR").map({ String(cString: $0) }), !directory.isEmpty {
+        let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        guard access(path, X_OK) == 0 else { throw ProcessError("TEST_PRODUCTS_DIR: \(path) is not an executable") }
+        return path
+    }
     var buffer = [CChar](repeating: 0, count: 4096)
     let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     guard count > 0 else { throw ProcessError("cannot read /proc/self/exe") }

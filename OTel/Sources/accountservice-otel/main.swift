@@ -3,7 +3,7 @@ import AccountServiceLauncher
 // `accountservice` with an OTLP/HTTP trace exporter: the same program as the default build, handed a
 // swift-otel tracer. OTEL_SDK_DISABLED=true runs it without tracing, like the default build.
 if OTelTracing.isDisabled {
-    await AccountServiceCommand.main()
+    AccountServiceCommand.runAndExit()
 } else {
-    await AccountServiceCommand.main { logger in try OTelTracing.makeBackend(logger: logger) }
+    AccountServiceCommand.runAndExit { logger in try OTelTracing.makeBackend(logger: logger) }
 }

@@ -70,17 +70,21 @@ public final class AccountStore: ReadModel {
     /// to the invalid queue (this batch's, and parked ones that came due or were evicted).
     /// `received` counts the deliveries of the batch, skipped redeliveries included.
     func apply(
-        _ events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
+        _ events: consuming [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
     ) -> [RejectedEvent<EventOrigin>] {
+        // Taken from the end of a reversed array, each event is moved into the projection
+        // instead of copied (a retain and a release per string it holds).
+        var events = events
+        events.reverse()
         var rejected: [RejectedEvent<EventOrigin>] = []
         let clock = ContinuousClock()
         let start = clock.now
         let second = currentSecond()
         let (statistics, lastOffset, tail, caughtUp) = state.withLock { state in
             state.markQuietSpell(before: second)
-            for event in events {
-                _ = state.projection.apply(event.decoded, origin: event.origin, rejected: &rejected)
-                if let offset = event.origin.offset { state.lastOffset = offset }
+            while let (decoded, origin) = events.popLast() {
+                if let offset = origin.offset { state.lastOffset = offset }
+                _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
             }
             state.unconfirmedRejections += rejected.count
             let statistics = state.projection.statistics

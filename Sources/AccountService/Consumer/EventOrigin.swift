@@ -3,22 +3,33 @@ public import AMQP
 /// What the service keeps of a delivery so that, if the event is rejected (now, or later
 /// from the parking lot), it can go to the invalid queue with its original body,
 /// properties, headers and routing key (CONTRACT §3.4, §6).
-public struct EventOrigin: Sendable {
-    public var body: [UInt8]
-    public var properties: AMQPProperties
-    public var routingKey: String
-    public var offset: Int64?
+///
+/// A class: it travels with every event through the batch, the projection and the parking
+/// lot, and a copy is then one reference count instead of one per string it holds.
+public final class EventOrigin: Sendable {
+    public let body: [UInt8]
+    /// As received; decoded only when the event goes to the invalid queue or a snapshot.
+    public let deferredProperties: DeferredProperties
+    public let routingKey: String
+    public let offset: Int64?
 
-    public init(body: [UInt8], properties: AMQPProperties, routingKey: String, offset: Int64?) {
+    public init(body: [UInt8], deferredProperties: DeferredProperties, routingKey: String, offset: Int64?) {
         self.body = body
-        self.properties = properties
+        self.deferredProperties = deferredProperties
         self.routingKey = routingKey
         self.offset = offset
     }
 
-    public init(_ delivery: AMQPDelivery) {
+    public convenience init(body: [UInt8], properties: AMQPProperties, routingKey: String, offset: Int64?) {
         self.init(
-            body: delivery.body, properties: delivery.properties, routingKey: delivery.routingKey,
+            body: body, deferredProperties: DeferredProperties(properties), routingKey: routingKey, offset: offset)
+    }
+
+    public convenience init(_ delivery: AMQPDelivery) {
+        self.init(
+            body: delivery.body, deferredProperties: delivery.deferredProperties, routingKey: delivery.routingKey,
             offset: delivery.streamOffset)
     }
+
+    public var properties: AMQPProperties { deferredProperties.value }
 }

@@ -39,7 +39,7 @@ public struct ConsumerSettings: Sendable {
 ///
 /// On graceful shutdown it cancels the consumer, finishes the batch in hand, acks what
 /// it applied and closes the connection.
-public final class StreamConsumer: Service, Sendable {
+public final class StreamConsumer: Service, Sendable, CustomStringConvertible, TextOutputStreamable {
     private let settings: ConsumerSettings
     private let store: AccountStore
     private let logger: Logger
@@ -127,11 +127,17 @@ public final class StreamConsumer: Service, Sendable {
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
 
+            // Acks are credit, not bookkeeping, on a stream (the offset we resume from is our
+            // own): one ack for every quarter of the prefetch window keeps the broker sending
+            // without a write and a wake-up of the connection thread per batch.
+            var acks = AckWindow(prefetch: settings.prefetch)
             do {
                 for try await batch in consumer.batches {
                     try await handle(batch, channel: channel, invalid: invalid)
+                    if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
                     if isStopping { break }
                 }
+                if let tag = acks.rest() { channel.ack(deliveryTag: tag, multiple: true) }
             } catch let error as AMQPError {
                 throw error
             } catch {
@@ -155,19 +161,22 @@ public final class StreamConsumer: Service, Sendable {
     )
         async throws(AMQPError)
     {
-        guard let lastTag = batch.last?.deliveryTag else { return }
+        guard !batch.isEmpty else { return }
         let handledUpTo = store.lastOffset ?? -1
         var events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)] = []
         events.reserveCapacity(batch.count)
-        for delivery in batch {
-            let origin = EventOrigin(delivery)
+        for index in batch.indices {
             // A resumed consumer may be handed the start of the chunk again: skip what was handled.
-            if let offset = origin.offset, offset <= handledUpTo { continue }
-            let decoded = delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
+            let offset = batch[index].streamOffset
+            if let offset, offset <= handledUpTo { continue }
+            let decoded = batch[index].body.withUnsafeBytes { EventDecoder.decode($0) }
+            let origin = EventOrigin(
+                body: batch[index].body, deferredProperties: batch[index].deferredProperties,
+                routingKey: batch[index].routingKey, offset: offset)
             events.append((decoded, origin))
         }
         let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
-        let rejected = store.apply(events, received: batch.count)
+        let rejected = store.apply(consume events, received: batch.count)
         for span in spans { span.end() }
         if !rejected.isEmpty {
             do {
@@ -178,7 +187,6 @@ public final class StreamConsumer: Service, Sendable {
                 throw error
             }
         }
-        channel.ack(deliveryTag: lastTag, multiple: true)
     }
 
     /// One consumer span per event about to be applied, child of its message's trace context.
@@ -304,5 +312,45 @@ public final class StreamConsumer: Service, Sendable {
             logger.debug("could not probe the stream's tail: \(error)")
             return nil
         }
+    }
+}
+
+extension StreamConsumer {
+    /// The name ServiceLifecycle logs (`"\(service)"`). Without these the group describes the
+    /// service by reflection, after a walk over every protocol conformance in the binary for
+    /// each protocol it tries; `TextOutputStreamable` is the first one it tries.
+    public var description: String { "StreamConsumer" }
+
+    public func write<Target: TextOutputStream>(to target: inout Target) {
+        target.write(description)
+    }
+}
+
+/// When to ack: once a quarter of the prefetch window is handled and unacked, and at the end.
+struct AckWindow {
+    private let threshold: Int
+    private var unacked = 0
+    private var lastTag: UInt64?
+
+    init(prefetch: UInt16) {
+        threshold = max(1, Int(prefetch) / 4)
+    }
+
+    /// The tag to ack (multiple) after handling `batch`, if it is time.
+    mutating func handled(_ batch: [AMQPDelivery]) -> UInt64? {
+        guard let last = batch.last?.deliveryTag else { return nil }
+        unacked += batch.count
+        lastTag = last
+        guard unacked >= threshold else { return nil }
+        return rest()
+    }
+
+    /// The tag of everything handled and not acked yet.
+    mutating func rest() -> UInt64? {
+        defer {
+            unacked = 0
+            lastTag = nil
+        }
+        return unacked > 0 ? lastTag : nil
     }
 }

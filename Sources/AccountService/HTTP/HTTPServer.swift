@@ -11,7 +11,7 @@ import Synchronization
 /// already did), serves until graceful shutdown or cancellation, then stops accepting,
 /// lets in-flight answers finish (up to ``Limits/shutdownGracePeriod``) and closes
 /// every connection.
-public final class HTTPServer: Service, Sendable {
+public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextOutputStreamable {
     /// Bounds that keep one misbehaving client from hurting the others.
     public struct Limits: Sendable {
         /// Most connections open at once; further ones are accepted and closed at once.
@@ -325,5 +325,16 @@ final class ConnectionRegistry: Sendable {
         let allClosed = EventLoopFuture.andAllComplete(channels.map { $0.closeFuture }, on: eventLoop)
         try? await allClosed.get()
         forceClose.cancel()
+    }
+}
+
+extension HTTPServer {
+    /// The name ServiceLifecycle logs (`"\(service)"`). Without these the group describes the
+    /// service by reflection, after a walk over every protocol conformance in the binary for
+    /// each protocol it tries; `TextOutputStreamable` is the first one it tries.
+    public var description: String { "HTTPServer" }
+
+    public func write<Target: TextOutputStream>(to target: inout Target) {
+        target.write(description)
     }
 }

@@ -16,7 +16,7 @@ public struct SnapshotSettings: Sendable {
 
 /// Loads the snapshot at start and writes one every `interval` when the offset moved
 /// (a `Service` in the group), and once more after the consumer stopped (`writeNow`).
-public final class Snapshotter: Service, Sendable {
+public final class Snapshotter: Service, Sendable, CustomStringConvertible, TextOutputStreamable {
     public let file: SnapshotFile
     public let identity: String
     private let interval: Duration
@@ -105,5 +105,16 @@ public final class Snapshotter: Service, Sendable {
     private static func milliseconds(_ duration: Duration) -> String {
         let micro = duration / .microseconds(1)
         return "\(Int(micro / 1000)).\(Int(micro / 100) % 10)"
+    }
+}
+
+extension Snapshotter {
+    /// The name ServiceLifecycle logs (`"\(service)"`). Without these the group describes the
+    /// service by reflection, after a walk over every protocol conformance in the binary for
+    /// each protocol it tries; `TextOutputStreamable` is the first one it tries.
+    public var description: String { "Snapshotter" }
+
+    public func write<Target: TextOutputStream>(to target: inout Target) {
+        target.write(description)
     }
 }
