@@ -146,7 +146,15 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
 
         let result: Result<(any Channel, SocketAddress), any Error>
         do {
-            let channel = try await self.makeBootstrap().bind(host: self.host, port: self.port).get()
+            // A numeric host (the usual 0.0.0.0 or 127.0.0.1) is bound as it is: bind(host:port:)
+            // would ask the resolver (netlink, nscd, /etc/hosts) first, on the way to the first
+            // /health.
+            let channel: any Channel
+            if let address = try? SocketAddress(ipAddress: self.host, port: self.port) {
+                channel = try await self.makeBootstrap().bind(to: address).get()
+            } else {
+                channel = try await self.makeBootstrap().bind(host: self.host, port: self.port).get()
+            }
             guard let address = channel.localAddress else {
                 channel.close(promise: nil)
                 throw ChannelError.unknownLocalAddress
