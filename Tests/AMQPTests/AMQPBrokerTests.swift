@@ -82,6 +82,51 @@ struct AMQPBrokerTests {
         await connection.close()
     }
 
+    @Test("deliveries come in batches of at most a fifth of the prefetch, and a lone live one at once")
+    func deliveryBatches() async throws {
+        let connection = try await TestBroker.connect()
+        let channel = try await connection.openChannel()
+        let stream = TestBroker.uniqueName("test.batches")
+        try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
+        defer {
+            Task {
+                _ = try? await channel.deleteQueue(stream); await connection.close()
+            }
+        }
+        try await channel.enablePublisherConfirms()
+        let outcomes = try await channel.publish(
+            (0..<5_000).map { AMQPMessage(exchange: "", routingKey: stream, body: body($0)) })
+        #expect(outcomes.allSatisfy { $0 == .confirmed })
+
+        let consumerChannel = try await connection.openChannel()
+        try await consumerChannel.qos(prefetchCount: 1000)
+        let consumer = try await consumerChannel.consume(
+            queue: stream, arguments: ["x-stream-offset": .string("first")])
+        var sizes: [Int] = []
+        var received = 0
+        var batches = consumer.batches.makeAsyncIterator()
+        while received < 5_000, let batch = try await batches.next() {
+            sizes.append(batch.count)
+            received += batch.count
+            if let last = batch.last { consumerChannel.ack(deliveryTag: last.deliveryTag, multiple: true) }
+        }
+        #expect(received == 5_000)
+        #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 200 }, "batch sizes: \(sizes)")
+
+        // Caught up, the consumer waits; one more message must not wait for company.
+        let clock = ContinuousClock()
+        let sent = clock.now
+        #expect(
+            try await channel.publish([AMQPMessage(exchange: "", routingKey: stream, body: body(5_000))]) == [
+                .confirmed
+            ])
+        let lone = try #require(try await batches.next())
+        #expect(lone.count == 1)
+        #expect(lone.first?.streamOffset == 5_000)
+        #expect(clock.now - sent < .seconds(1), "the lone message took \(clock.now - sent)")
+        try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
+    }
+
     @Test("consuming a stream from a numeric offset starts there")
     func numericOffset() async throws {
         let connection = try await TestBroker.connect()
