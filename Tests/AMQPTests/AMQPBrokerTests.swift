@@ -82,21 +82,34 @@ struct AMQPBrokerTests {
         await connection.close()
     }
 
-    @Test("deliveries come in batches of at most a fifth of the prefetch, and a lone live one at once")
-    func deliveryBatches() async throws {
+    /// A connection, a channel in confirm mode and a fresh stream holding messages 0..<count
+    /// (confirmed); `remove` deletes the stream and closes the connection.
+    private func stream(
+        holding count: Int, prefix: String
+    ) async throws -> (connection: AMQPConnection, channel: AMQPChannel, name: String) {
         let connection = try await TestBroker.connect()
         let channel = try await connection.openChannel()
-        let stream = TestBroker.uniqueName("test.batches")
-        try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
-        defer {
-            Task {
-                _ = try? await channel.deleteQueue(stream); await connection.close()
-            }
-        }
+        let name = TestBroker.uniqueName(prefix)
+        try await channel.declareQueue(name, arguments: ["x-queue-type": .string("stream")])
         try await channel.enablePublisherConfirms()
         let outcomes = try await channel.publish(
-            (0..<5_000).map { AMQPMessage(exchange: "", routingKey: stream, body: body($0)) })
+            (0..<count).map { AMQPMessage(exchange: "", routingKey: name, body: body($0)) })
         #expect(outcomes.allSatisfy { $0 == .confirmed })
+        return (connection, channel, name)
+    }
+
+    private func remove(_ stream: (connection: AMQPConnection, channel: AMQPChannel, name: String)) {
+        Task {
+            _ = try? await stream.channel.deleteQueue(stream.name)
+            await stream.connection.close()
+        }
+    }
+
+    @Test("deliveries come in batches of at most a fifth of the prefetch, and a lone live one at once")
+    func deliveryBatches() async throws {
+        let fixture = try await stream(holding: 5_000, prefix: "test.batches")
+        defer { remove(fixture) }
+        let (connection, channel, stream) = fixture
 
         let consumerChannel = try await connection.openChannel()
         try await consumerChannel.qos(prefetchCount: 1000)
@@ -129,19 +142,9 @@ struct AMQPBrokerTests {
 
     @Test("consuming a stream from a numeric offset starts there")
     func numericOffset() async throws {
-        let connection = try await TestBroker.connect()
-        let channel = try await connection.openChannel()
-        let stream = TestBroker.uniqueName("test.offset")
-        try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
-        defer {
-            Task {
-                _ = try? await channel.deleteQueue(stream); await connection.close()
-            }
-        }
-        try await channel.enablePublisherConfirms()
-        let outcomes = try await channel.publish(
-            (0..<100).map { AMQPMessage(exchange: "", routingKey: stream, body: body($0)) })
-        #expect(outcomes.allSatisfy { $0 == .confirmed })
+        let fixture = try await stream(holding: 100, prefix: "test.offset")
+        defer { remove(fixture) }
+        let (_, channel, stream) = fixture
 
         try await channel.qos(prefetchCount: 10)
         let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .int64(60)])
