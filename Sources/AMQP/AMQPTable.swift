@@ -142,7 +142,7 @@ public struct DeferredProperties: Sendable {
         case encoded([UInt8])
     }
 
-    var storage: Storage
+    let storage: Storage
 
     public init(_ properties: AMQPProperties) {
         storage = .decoded(properties)

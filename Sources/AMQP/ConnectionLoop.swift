@@ -467,12 +467,7 @@ final class ConnectionLoop: @unchecked Sendable {
         let frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
         let header = frame.payload.properties
         let decoded = header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
-        let properties: DeferredProperties
-        if header.raw.len > 0 {
-            properties = DeferredProperties(encoded: [UInt8](amqpBytes: header.raw))
-        } else {
-            properties = DeferredProperties(AMQPProperties(c: decoded, strings: &recentStrings))
-        }
+        let properties = DeferredProperties(encoded: [UInt8](amqpBytes: header.raw))
         let body = try readBody(connection, channel: channel, size: Int(header.body_size))
         return (properties, decoded.streamOffset, body)
     }

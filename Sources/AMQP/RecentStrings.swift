@@ -9,12 +9,12 @@ import CRabbitMQ
 /// its own. Strings of up to 15 UTF-8 bytes are stored inline by Swift and skip the cache.
 struct RecentStrings {
     private static let capacity = 16
+    // Grown on first use: most caches made for one table or one property set see no
+    // string long enough to keep, and should cost no allocation.
     private var entries: [String] = []
     private var next = 0
 
-    init() {
-        entries.reserveCapacity(Self.capacity)
-    }
+    init() {}
 
     mutating func string(_ bytes: amqp_bytes_t) -> String {
         let count = bytes.len

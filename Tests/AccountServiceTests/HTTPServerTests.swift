@@ -320,6 +320,25 @@ struct HTTPServerTests {
         }
     }
 
+    @Test("a numeric host is bound as it is, a name through the resolver")
+    func numericAndNamedHosts() async throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: HTTPServerTests.replica)
+        for host in ["127.0.0.1", "localhost"] {
+            let server = HTTPServer(host: host, port: 0, api: api)
+            let address = try await server.start()
+            #expect(address.ipAddress == "127.0.0.1" || address.ipAddress == "::1", "\(host): \(address)")
+            if address.ipAddress == "127.0.0.1" {
+                let connection = try RawHTTPConnection(port: try #require(address.port))
+                #expect(try connection.request("GET", "/health").status == 200, "\(host)")
+            }
+            await server.shutdown()
+        }
+        // A name that does not resolve is an error naming it, not a crash.
+        let unknown = HTTPServer(host: "no-such-host.invalid", port: 0, api: api)
+        await #expect(throws: (any Error).self) { try await unknown.start() }
+        await unknown.shutdown()
+    }
+
     @Test func shutdownStopsListeningAndClosesConnections() async throws {
         let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: HTTPServerTests.replica)
         let server = HTTPServer(host: "127.0.0.1", port: 0, api: api)

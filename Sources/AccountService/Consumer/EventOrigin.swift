@@ -25,11 +25,5 @@ public final class EventOrigin: Sendable {
             body: body, deferredProperties: DeferredProperties(properties), routingKey: routingKey, offset: offset)
     }
 
-    public convenience init(_ delivery: AMQPDelivery) {
-        self.init(
-            body: delivery.body, deferredProperties: delivery.deferredProperties, routingKey: delivery.routingKey,
-            offset: delivery.streamOffset)
-    }
-
     public var properties: AMQPProperties { deferredProperties.value }
 }

@@ -35,7 +35,8 @@ public struct ConsumerSettings: Sendable {
 /// the broker is away or refuses us), declares the topology, consumes the stream from
 /// `first` (or from after the last offset handled, on a reconnect), applies each batch
 /// of deliveries under one lock, sends rejected events to the invalid queue with a
-/// publisher confirm, and only then acks the batch (one `multiple` ack).
+/// publisher confirm, and acks (one `multiple` ack) once a quarter of the prefetch window
+/// is handled: no delivery is acked before its batch is applied and its rejections confirmed.
 ///
 /// On graceful shutdown it cancels the consumer, finishes the batch in hand, acks what
 /// it applied and closes the connection.
@@ -67,7 +68,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
-    /// Stops consuming: the current batch is finished and acked, then the connection closes.
+    /// Stops consuming: the current batch is finished, what was applied is acked, then the
+    /// connection closes.
     public func requestStop() {
         guard !stopping.exchange(true, ordering: .relaxed) else { return }
         if let (channel, tag) = active.withLock({ $0 }) {
@@ -155,7 +157,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
-    /// Applies one batch, hands its rejections to the invalid queue, then acks it.
+    /// Applies one batch and hands its rejections to the invalid queue (confirmed); the caller acks.
     private func handle(
         _ batch: [AMQPDelivery], channel: AMQPChannel, invalid: InvalidEventPublisher
     )
