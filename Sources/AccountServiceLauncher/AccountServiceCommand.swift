@@ -239,18 +239,23 @@ public enum AccountServiceCommand {
 /// The read API's connection bounds; `number` reads one setting as a number.
 private func httpLimits(_ number: (String, String, Double) throws -> Double) throws -> HTTPServer.Limits {
     var limits = HTTPServer.Limits()
+    func shown(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
     func count(_ flag: String, _ variable: String, _ fallback: Int) throws -> Int {
         let value = try number(flag, variable, Double(fallback))
-        guard value >= 1, value <= 1_000_000, value == value.rounded() else {
+        guard value >= 1, value <= 1_000_000_000, value == value.rounded() else {
             throw SettingError(
-                setting: "\(variable) / --\(flag)", problem: "\(value) is not a whole number in 1...1000000")
+                setting: "\(variable) / --\(flag)", problem: "\(shown(value)) is not a whole number in 1...1000000000")
         }
         return Int(value)
     }
     func seconds(_ flag: String, _ variable: String, _ fallback: Duration) throws -> Duration {
         let value = try number(flag, variable, Double(fallback.components.seconds))
         guard value > 0, value <= 86_400 else {
-            throw SettingError(setting: "\(variable) / --\(flag)", problem: "\(value) is not in (0, 86400] seconds")
+            throw SettingError(
+                setting: "\(variable) / --\(flag)",
+                problem: "\(shown(value)) is not above 0 and at most 86400 (seconds)")
         }
         return .milliseconds(Int64(value * 1000))
     }
