@@ -64,17 +64,20 @@ struct HTTPBoundsTests {
 
     // MARK: Item 1: answers only as fast as the client reads
 
-    /// 1,000 accounts with long owners: one `limit=1000` page is about 1 MB.
-    static let bigModel = ReadAPIFakeModel(
-        accounts: (0..<1000).map { index in
-            Account(
-                id: "acc-\(1_000_000 + index)", owner: String(repeating: "o", count: 900), currency: "EUR",
-                balance: Int64(index), status: .open, version: 1, openedAt: "2026-11-24T15:00:00.000Z",
-                updatedAt: "2026-11-24T15:00:00.000Z")
-        })
+    /// 1,000 accounts with long owners: one `limit=1000` page is about 1 MB. A model per test:
+    /// it counts the listings it answers.
+    static func bigModel() -> ReadAPIFakeModel {
+        ReadAPIFakeModel(
+            accounts: (0..<1000).map { index in
+                Account(
+                    id: "acc-\(1_000_000 + index)", owner: String(repeating: "o", count: 900), currency: "EUR",
+                    balance: Int64(index), status: .open, version: 1, openedAt: "2026-11-24T15:00:00.000Z",
+                    updatedAt: "2026-11-24T15:00:00.000Z")
+            })
+    }
 
     @Test func pipelinedRequestsAreAnsweredOnlyAsFastAsTheClientReads() async throws {
-        try await self.withServer(model: Self.bigModel) { running in
+        try await self.withServer(model: Self.bigModel()) { running in
             let connection = try RawHTTPConnection(port: running.port, timeoutSeconds: 10, receiveBufferBytes: 4096)
             let requests = 300
             try connection.send(
@@ -97,7 +100,7 @@ struct HTTPBoundsTests {
 
     @Test func aClientThatNeverReadsIsClosedByTheIdleTimeout() async throws {
         let limits = HTTPServer.Limits(idleTimeout: .milliseconds(500))
-        try await self.withServer(limits: limits, model: Self.bigModel) { running in
+        try await self.withServer(limits: limits, model: Self.bigModel()) { running in
             let connection = try RawHTTPConnection(port: running.port, timeoutSeconds: 10, receiveBufferBytes: 4096)
             try connection.send(String(repeating: "GET /accounts?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n", count: 50))
             #expect(try await self.eventually { running.model.listCallCount > 0 })  // it is being served
