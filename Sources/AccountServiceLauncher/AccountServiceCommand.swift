@@ -32,6 +32,21 @@ public enum AccountServiceCommand {
             .init(flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds"),
             .init(flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API"),
             .init(
+                flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS", defaultText: "1024",
+                help: "Connections open at once; past it a new one closes the one longest without a request"),
+            .init(
+                flag: "http-idle-timeout", variable: "HTTP_IDLE_TIMEOUT", defaultText: "60",
+                help: "Seconds a connection may send nothing before it is closed"),
+            .init(
+                flag: "http-header-timeout", variable: "HTTP_HEADER_TIMEOUT", defaultText: "10",
+                help: "Seconds from a request's first byte to the end of its header fields"),
+            .init(
+                flag: "http-request-timeout", variable: "HTTP_REQUEST_TIMEOUT", defaultText: "30",
+                help: "Seconds from a request's first byte to its end, body included"),
+            .init(
+                flag: "http-output-buffer", variable: "HTTP_OUTPUT_BUFFER", defaultText: "65536",
+                help: "Answer bytes queued per connection before answers wait for the client to read"),
+            .init(
                 flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
                 help: "Name in X-Served-By and /stats"),
             .init(
@@ -204,6 +219,7 @@ public enum AccountServiceCommand {
         guard snapshotInterval > 0 else {
             throw SettingError(setting: "SNAPSHOT_INTERVAL / --snapshot-interval", problem: "must be above 0")
         }
+        let http = try httpLimits(number)
         let consumer = ConsumerSettings(
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
@@ -213,10 +229,42 @@ public enum AccountServiceCommand {
             httpPort: port,
             replicaName: try text("replica-name", "REPLICA_NAME", hostName()),
             parkingLimit: parked,
+            http: http,
             snapshotDirectory: snapshotDirectory == "off" || snapshotDirectory.isEmpty ? nil : snapshotDirectory,
             snapshotInterval: .milliseconds(Int64(snapshotInterval * 1000)))
         return (settings, stop)
     }
+}
+
+/// The read API's connection bounds; `number` reads one setting as a number.
+private func httpLimits(_ number: (String, String, Double) throws -> Double) throws -> HTTPServer.Limits {
+    var limits = HTTPServer.Limits()
+    func shown(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+    func count(_ flag: String, _ variable: String, _ fallback: Int) throws -> Int {
+        let value = try number(flag, variable, Double(fallback))
+        guard value >= 1, value <= 1_000_000_000, value == value.rounded() else {
+            throw SettingError(
+                setting: "\(variable) / --\(flag)", problem: "\(shown(value)) is not a whole number in 1...1000000000")
+        }
+        return Int(value)
+    }
+    func seconds(_ flag: String, _ variable: String, _ fallback: Duration) throws -> Duration {
+        let value = try number(flag, variable, Double(fallback.components.seconds))
+        guard value > 0, value <= 86_400 else {
+            throw SettingError(
+                setting: "\(variable) / --\(flag)",
+                problem: "\(shown(value)) is not above 0 and at most 86400 (seconds)")
+        }
+        return .milliseconds(Int64(value * 1000))
+    }
+    limits.maxConnections = try count("http-max-connections", "HTTP_MAX_CONNECTIONS", limits.maxConnections)
+    limits.idleTimeout = try seconds("http-idle-timeout", "HTTP_IDLE_TIMEOUT", limits.idleTimeout)
+    limits.headerTimeout = try seconds("http-header-timeout", "HTTP_HEADER_TIMEOUT", limits.headerTimeout)
+    limits.requestTimeout = try seconds("http-request-timeout", "HTTP_REQUEST_TIMEOUT", limits.requestTimeout)
+    limits.outputBufferBytes = try count("http-output-buffer", "HTTP_OUTPUT_BUFFER", limits.outputBufferBytes)
+    return limits
 }
 
 extension String {

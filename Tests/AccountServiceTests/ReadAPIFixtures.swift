@@ -43,6 +43,8 @@ final class ReadAPIFakeModel: ReadModel {
     func readiness() -> Readiness { self.readinessValue }
 
     var lastListCall: (after: String?, limit: Int)? { self.listCalls.withLock { $0.last } }
+    /// Listings answered so far.
+    var listCallCount: Int { self.listCalls.withLock { $0.count } }
 
     static let ada = Account(
         id: "acc-000001", owner: "Ada Lovelace", currency: "EUR", balance: 750,
