@@ -51,13 +51,19 @@ final class ConnectionLoop: @unchecked Sendable {
     /// without a deadline. They go out when the broker unblocks and the socket has room, or
     /// fail after `blockedTimeout`.
     private var heldPublishes: [HeldPublish] = []
-    private var heldSince: ContinuousClock.Instant?
     private var blockedSince: ContinuousClock.Instant?
 
     private struct HeldPublish {
         var channel: UInt16
         var messages: ArraySlice<AMQPMessage>
         var batch: PublishBatch
+        /// Nil: nothing of the first message written yet; else its method and header are
+        /// written, and this many bytes of its body.
+        var bodyBytesSent: Int?
+        /// When the socket last took a frame of this publish (or it started waiting).
+        var lastProgress: ContinuousClock.Instant = .now
+
+        mutating func progressed() { lastProgress = .now }
     }
 
     /// Called on the connection thread when the broker blocks (true) or unblocks (false) publishers.
@@ -830,7 +836,6 @@ extension ConnectionLoop {
             batch.fail(with: failure ?? finalError ?? .closedByClient)
             return
         }
-        if heldPublishes.isEmpty { heldSince = .now }
         heldPublishes.append(HeldPublish(channel: channel, messages: messages[...], batch: batch))
         writeHeldPublishes()
     }
@@ -841,16 +846,19 @@ extension ConnectionLoop {
             let done = write(&entry)
             if done {
                 heldPublishes.removeFirst()
-                heldSince = .now
+                if !heldPublishes.isEmpty { heldPublishes[0].progressed() }
             } else {
                 heldPublishes[0] = entry
                 return
             }
         }
-        if heldPublishes.isEmpty { heldSince = nil }
     }
 
-    /// Writes what the socket has room for; true when the entry is done (written or failed).
+    /// Writes what the socket has room for, a frame at a time; true when the entry is done
+    /// (written or failed). A message goes out as basic.publish, its content header and body
+    /// frames sized to the room there is, so one larger than the send buffer is written in
+    /// parts as the socket drains; frames of other channels (acks, heartbeats) may come
+    /// between its frames, which the protocol allows.
     private func write(_ entry: inout HeldPublish) -> Bool {
         let state: ChannelState
         let connection: amqp_connection_state_t
@@ -865,15 +873,37 @@ extension ConnectionLoop {
         while let index = entry.messages.indices.first {
             let message = entry.messages[index]
             let room = cra_socket_send_room(socketFD)
-            if room >= 0 && room < message.body.count + 4096 { return false }
-            arena.reset()
-            var properties = arena.properties(message.properties)
-            let exchange = arena.bytes(message.exchange)
-            let routingKey = arena.bytes(message.routingKey)
-            let status = message.body.withUnsafeBytes { body in
-                amqp_basic_publish(
-                    connection, entry.channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
-                    amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+            var status = AMQP_STATUS_OK.rawValue
+            if entry.bodyBytesSent == nil {
+                // The method and the header (at most one frame) go out together.
+                if room >= 0 && room < min(configuration.frameMax + frameSlack, sendCapacity / 2) { return false }
+                arena.reset()
+                var properties = arena.properties(message.properties)
+                status = cra_send_publish_method(
+                    connection, entry.channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                    message.mandatory ? 1 : 0)
+                if status == AMQP_STATUS_OK.rawValue {
+                    if state.confirmMode { state.track(batch: entry.batch, index: index) }
+                    status = cra_send_content_header(connection, entry.channel, UInt64(message.body.count), &properties)
+                }
+                entry.bodyBytesSent = 0
+                entry.progressed()
+            }
+            while status == AMQP_STATUS_OK.rawValue, let sent = entry.bodyBytesSent, sent < message.body.count {
+                let room = cra_socket_send_room(socketFD)
+                let remaining = message.body.count - sent
+                var length = min(remaining, configuration.frameMax - 8)
+                if room >= 0 {
+                    // Never a frame the socket cannot take at once (rabbitmq-c would wait in send),
+                    // nor a crowd of tiny ones: wait for a useful amount of room.
+                    length = min(length, room - frameSlack)
+                    if length < min(remaining, smallestBodyFrame) { return false }
+                }
+                status = message.body.withUnsafeBytes { body in
+                    cra_send_body_frame(connection, entry.channel, body.baseAddress! + sent, length)
+                }
+                entry.bodyBytesSent = sent + length
+                entry.progressed()
             }
             if status != AMQP_STATUS_OK.rawValue {
                 let error = lostError(status: status)
@@ -881,19 +911,28 @@ extension ConnectionLoop {
                 entry.batch.fail(with: error)
                 return true
             }
-            if state.confirmMode {
-                state.track(batch: entry.batch, index: index)
-            } else {
-                entry.batch.complete(index, .sent)
-            }
+            if !state.confirmMode { entry.batch.complete(index, .sent) }
             entry.messages = entry.messages.dropFirst()
+            entry.bodyBytesSent = nil
         }
         return true
     }
 
+    /// What the socket's send buffer holds when empty. The kernel grows it as data flows, so
+    /// the thresholds below are relative to it: a small buffer still takes frames, smaller ones.
+    private var sendCapacity: Int {
+        let capacity = cra_socket_send_capacity(socketFD)
+        return capacity > 0 ? capacity : 1 << 30
+    }
+    /// Room kept free beside a frame: its 8 bytes of framing, TLS record overhead.
+    private var frameSlack: Int { min(4096, sendCapacity / 8) }
+    /// Body frames smaller than this wait for more room (unless the rest of the body is smaller).
+    private var smallestBodyFrame: Int { min(16384, sendCapacity / 4) }
+
     /// Ends the connection when publishing has been stuck longer than `blockedTimeout`: blocked
     /// by the broker with publishes waiting (held, or written and unconfirmed), or a socket that
-    /// takes nothing. Every waiting publish then fails with the reason; nothing hangs.
+    /// has taken nothing more of a held publish. Every waiting publish then fails with the reason;
+    /// nothing hangs.
     private func failHeldPublishesPastTimeout() {
         guard let limit = configuration.blockedTimeout else { return }
         let now = ContinuousClock.now
@@ -901,9 +940,24 @@ extension ConnectionLoop {
             !heldPublishes.isEmpty || channels.values.contains(where: \.hasUnconfirmed)
         {
             failure = .blocked(reason: blockedReason, waited: limit)
-        } else if !isBlocked, let since = heldSince, !heldPublishes.isEmpty, now - since >= limit {
-            failure = .timeout(operation: "taking our messages (its socket accepted nothing for \(limit))")
+        } else if !isBlocked, let entry = heldPublishes.first, now - entry.lastProgress >= limit {
+            failure = .publishStalled(detail: stallDetail(entry, waited: limit))
         }
+    }
+
+    /// Which publish is stuck and how: its size and destination, how far it got, what the socket holds.
+    private func stallDetail(_ entry: HeldPublish, waited: Duration) -> String {
+        let queued =
+            cra_socket_send_room(socketFD) >= 0 ? "\(sendCapacity - cra_socket_send_room(socketFD))" : "unknown"
+        guard let message = entry.messages.first else { return "an empty publish on channel \(entry.channel)" }
+        let target = message.exchange.isEmpty ? "queue '\(message.routingKey)'" : "exchange '\(message.exchange)'"
+        let progress =
+            entry.bodyBytesSent.map { "\($0) of its \(message.body.count) body bytes written" }
+            ?? "none of its \(message.body.count) body bytes written"
+        return "a \(message.body.count)-byte message to \(target) on channel \(entry.channel) (\(entry.messages.count)"
+            + " message(s) in this publish, \(heldPublishes.count) publish(es) held): \(progress), nothing more for"
+            + " \(waited); \(queued) bytes queued unsent in the socket; the broker did not block this connection"
+            + " (no connection.blocked)"
     }
 
     /// True when held publishes wait only for room in the socket (so poll for writability).

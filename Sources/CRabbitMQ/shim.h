@@ -26,6 +26,50 @@ static inline long cra_socket_send_room(int fd) {
     return (long)buffer / 2 - queued;
 }
 
+/// What the socket's send buffer holds when empty (the `cra_socket_send_room` of an idle socket).
+static inline long cra_socket_send_capacity(int fd) {
+    int buffer = 0;
+    socklen_t length = sizeof buffer;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &length) != 0) return -1;
+    return (long)buffer / 2;
+}
+
+/// The three parts of a basic.publish, sent one frame at a time so that a message of any size
+/// goes out as the socket drains (amqp_basic_publish writes the whole message before it returns).
+static inline int cra_send_publish_method(amqp_connection_state_t state, amqp_channel_t channel,
+                                          amqp_bytes_t exchange, amqp_bytes_t routing_key,
+                                          amqp_boolean_t mandatory) {
+    amqp_basic_publish_t method;
+    memset(&method, 0, sizeof method);
+    method.exchange = exchange;
+    method.routing_key = routing_key;
+    method.mandatory = mandatory;
+    return amqp_send_method(state, channel, AMQP_BASIC_PUBLISH_METHOD, &method);
+}
+
+static inline int cra_send_content_header(amqp_connection_state_t state, amqp_channel_t channel,
+                                          uint64_t body_size, amqp_basic_properties_t *properties) {
+    amqp_frame_t frame;
+    memset(&frame, 0, sizeof frame);
+    frame.frame_type = AMQP_FRAME_HEADER;
+    frame.channel = channel;
+    frame.payload.properties.class_id = AMQP_BASIC_CLASS;
+    frame.payload.properties.body_size = body_size;
+    frame.payload.properties.decoded = properties;
+    return amqp_send_frame(state, &frame);
+}
+
+static inline int cra_send_body_frame(amqp_connection_state_t state, amqp_channel_t channel,
+                                      const void *bytes, size_t length) {
+    amqp_frame_t frame;
+    memset(&frame, 0, sizeof frame);
+    frame.frame_type = AMQP_FRAME_BODY;
+    frame.channel = channel;
+    frame.payload.body_fragment.bytes = (void *)bytes;
+    frame.payload.body_fragment.len = length;
+    return amqp_send_frame(state, &frame);
+}
+
 /// A non-blocking eventfd that wakes the connection thread out of poll().
 static inline int cra_wakefd_create(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 static inline void cra_wakefd_signal(int fd) { eventfd_write(fd, 1); }
