@@ -399,17 +399,21 @@ final class ConnectionLoop: @unchecked Sendable {
         switch method.id {
         case CRA_BASIC_DELIVER:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            // Strings first: reading the body gives the method frame's memory back to librabbitmq.
             let tag = recentStrings.string(deliver.consumer_tag)
-            let (properties, streamOffset, body) = try readDeliveryContent(channel: channelID)
+            let exchange = recentStrings.string(deliver.exchange)
+            let routingKey = recentStrings.string(deliver.routing_key)
+            let (properties, streamOffset, body, bodySize) = try readDeliveryContent(channel: channelID)
             let delivery = AMQPDelivery(
                 deliveryTag: deliver.delivery_tag,
                 redelivered: deliver.redelivered != 0,
-                exchange: recentStrings.string(deliver.exchange),
-                routingKey: recentStrings.string(deliver.routing_key),
+                exchange: exchange,
+                routingKey: routingKey,
                 consumerTag: tag,
                 deferredProperties: properties,
                 streamOffset: streamOffset,
-                body: body)
+                body: body,
+                bodySize: bodySize)
             if let consumer = consumers[tag] {
                 if consumer.pending.isEmpty {
                     consumersWithDeliveries.append(consumer)
@@ -427,10 +431,10 @@ final class ConnectionLoop: @unchecked Sendable {
             channels[channelID]?.confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, outcome: .nacked)
         case CRA_BASIC_RETURN:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let reply = String(amqpBytes: returned.reply_text)
             _ = try readContent(channel: channelID)
             // The broker sends basic.return just before the basic.ack of the same message.
-            channels[channelID]?.pendingReturn = .returned(
-                code: returned.reply_code, reply: String(amqpBytes: returned.reply_text))
+            channels[channelID]?.pendingReturn = .returned(code: returned.reply_code, reply: reply)
         case CRA_BASIC_CANCEL:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = String(amqpBytes: cancel.consumer_tag)
@@ -468,14 +472,16 @@ final class ConnectionLoop: @unchecked Sendable {
     /// bytes instead of a String per property. The stream offset is read from them at once.
     private func readDeliveryContent(
         channel: UInt16
-    ) throws(AMQPError) -> (DeferredProperties, streamOffset: Int64?, body: [UInt8]) {
+    ) throws(AMQPError) -> (DeferredProperties, streamOffset: Int64?, body: [UInt8], bodySize: Int) {
         guard let connection else { throw .closedByClient }
         let frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
         let header = frame.payload.properties
         let decoded = header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
         let properties = DeferredProperties(encoded: [UInt8](amqpBytes: header.raw))
-        let body = try readBody(connection, channel: channel, size: Int(header.body_size))
-        return (properties, decoded.streamOffset, body)
+        let streamOffset = decoded.streamOffset
+        let size = Int(header.body_size)
+        let body = try readBody(connection, channel: channel, size: size, keep: configuration.maxBodyBytes ?? size)
+        return (properties, streamOffset, body, size)
     }
 
     /// Reads the content header and body frames that follow basic.return.
@@ -486,21 +492,30 @@ final class ConnectionLoop: @unchecked Sendable {
         let properties = AMQPProperties(
             c: frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee,
             strings: &recentStrings)
-        return (properties, try readBody(connection, channel: channel, size: size))
+        let body = try readBody(connection, channel: channel, size: size, keep: 0)
+        return (properties, body)
     }
 
+    /// Reads a body of `size` bytes, keeping the first `keep`: the frames past them are read
+    /// and dropped one by one, so a body of any size never sits in memory whole.
     private func readBody(
-        _ connection: amqp_connection_state_t, channel: UInt16, size: Int
+        _ connection: amqp_connection_state_t, channel: UInt16, size: Int, keep: Int
     ) throws(AMQPError) -> [UInt8] {
         var frame: amqp_frame_t
         var body: [UInt8] = []
-        body.reserveCapacity(size)
-        while body.count < size {
+        let kept = min(size, max(0, keep))
+        body.reserveCapacity(kept)
+        var read = 0
+        while read < size {
             frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_BODY)
             let fragment = frame.payload.body_fragment
-            if fragment.len > 0 {
-                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
+            let wanted = min(fragment.len, kept - body.count)
+            if wanted > 0 {
+                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: wanted))
             }
+            read += fragment.len
+            // Frames already handled go back to librabbitmq's pool instead of piling up.
+            amqp_maybe_release_buffers_on_channel(connection, channel)
         }
         return body
     }

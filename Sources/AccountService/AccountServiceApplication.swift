@@ -10,6 +10,7 @@ public import UnixSignals
 /// - `httpHost`, `httpPort`: where the read API listens. Default `0.0.0.0:6767`.
 /// - `replicaName`: `X-Served-By` and `/stats` `replica`. Default: the host name.
 /// - `parkingLimit`: out-of-order events held over all accounts. Default 10,000.
+/// - `parkingByteLimit`: bytes those parked events may hold (bodies, properties, strings). Default 16 MiB.
 /// - `http`: connection bounds of the read API.
 /// - `snapshotDirectory`: where the projection's snapshot is kept; nil (the default): no snapshots.
 /// - `snapshotInterval`: how often a snapshot is written while the offset moves. Default 30 s.
@@ -19,6 +20,7 @@ public struct ServiceSettings: Sendable {
     public var httpPort: Int
     public var replicaName: String
     public var parkingLimit: Int
+    public var parkingByteLimit: Int = 16 << 20
     public var http: HTTPServer.Limits
     public var snapshotDirectory: String?
     public var snapshotInterval: Duration
@@ -57,7 +59,7 @@ public struct AccountServiceApplication: Sendable {
     /// and a server span per HTTP request.
     public init(settings: ServiceSettings, logger: Logger, tracer: (any Tracer)? = nil) {
         self.settings = settings
-        let store = AccountStore(parkingLimit: settings.parkingLimit)
+        let store = AccountStore(parkingLimit: settings.parkingLimit, parkingByteLimit: settings.parkingByteLimit)
         self.store = store
         self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
         self.server = HTTPServer(

@@ -41,6 +41,8 @@ public final class AccountStore: ReadModel {
     }
 
     private let state: Mutex<State>
+    /// The most bytes parked events may hold (their bodies, properties and strings).
+    private let parkingByteLimit: Int
     /// Told of every change, after the lock is released.
     public let metrics: ServiceMetrics
 
@@ -49,10 +51,14 @@ public final class AccountStore: ReadModel {
 
     /// `currentSecond`: whole seconds on a monotonic clock (tests pass their own).
     public init(
-        parkingLimit: Int, metrics: ServiceMetrics = ServiceMetrics(),
+        parkingLimit: Int, parkingByteLimit: Int = .max, metrics: ServiceMetrics = ServiceMetrics(),
         currentSecond: @escaping @Sendable () -> Int64 = AccountStore.monotonicSeconds()
     ) {
-        self.state = Mutex(State(projection: Projection(parkingLimit: parkingLimit)))
+        self.parkingByteLimit = parkingByteLimit
+        self.state = Mutex(
+            State(
+                projection: Projection(
+                    parkingLimit: parkingLimit, parkingByteLimit: parkingByteLimit, originBytes: { $0.heldBytes })))
         self.metrics = metrics
         self.currentSecond = currentSecond
     }
@@ -120,7 +126,8 @@ public final class AccountStore: ReadModel {
     @discardableResult
     public func restore(from bytes: [UInt8], identity: String) throws(SnapshotError) -> (offset: Int64, accounts: Int) {
         let (projection, offset) = try Projection<EventOrigin>.restore(
-            from: bytes, identity: identity, decodeOrigin: EventOrigin.decode)
+            from: bytes, identity: identity, decodeOrigin: EventOrigin.decode, parkingByteLimit: parkingByteLimit,
+            originBytes: { $0.heldBytes })
         let accounts = projection.statistics.accounts
         let statistics = state.withLock { state in
             state.projection = projection

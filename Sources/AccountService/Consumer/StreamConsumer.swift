@@ -12,11 +12,22 @@ public import Tracing
 /// - `topology`: exchange, stream and invalid-queue names (CONTRACT §1).
 /// - `prefetch`: deliveries in flight from the stream (basic.qos). Default 1000.
 /// - `reconnect`: backoff between connection attempts. Default 250 ms doubling to 10 s, jittered.
+/// - `maxInFlightBytes`: bytes the deliveries in flight may hold at most. A delivery keeps at most
+///   64 KiB of its body (the decoder's limit) and its properties (at most one frame), so the prefetch
+///   used is lowered to fit this many of the largest. Default 48 MiB.
 public struct ConsumerSettings: Sendable {
     public var amqp: AMQPConfiguration
     public var topology: Topology
     public var prefetch: UInt16
     public var reconnect: Backoff
+    public var maxInFlightBytes: Int = 48 << 20
+
+    /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
+    /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.
+    public var effectivePrefetch: UInt16 {
+        let largest = StreamConsumer.bodyExcerptBytes + amqp.frameMax
+        return UInt16(clamping: max(1, min(Int(prefetch), maxInFlightBytes / largest)))
+    }
 
     public init(
         amqp: AMQPConfiguration,
@@ -109,13 +120,15 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     private func consumeOneConnection(backoff: inout Backoff) async throws(AMQPError) {
         let topology = settings.topology
-        let connection = try await AMQPConnection.connect(settings.amqp, logger: logger)
+        var amqp = settings.amqp
+        amqp.maxBodyBytes = Self.bodyExcerptBytes
+        let connection = try await AMQPConnection.connect(amqp, logger: logger)
         do throws(AMQPError) {
             try await topology.declare(on: connection)
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
             try await flushUnsentRejections(invalid)
             let channel = try await connection.openChannel()
-            try await channel.qos(prefetchCount: settings.prefetch)
+            try await channel.qos(prefetchCount: settings.effectivePrefetch)
             let start: AMQPFieldValue = store.lastOffset.map { .int64($0 + 1) } ?? .string("first")
             let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
             active.withLock { $0 = (channel, consumer.consumerTag) }
@@ -124,7 +137,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             let from = store.lastOffset.map { "offset \($0 + 1)" } ?? "the first offset"
             logger.info(
                 "consuming stream '\(topology.stream)' from \(from)",
-                metadata: ["broker": "\(settings.amqp.url)"])
+                metadata: ["broker": "\(settings.amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
             let tailProbe = Task { await self.probeTail(connection: connection) }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
@@ -132,7 +145,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // Acks are credit, not bookkeeping, on a stream (the offset we resume from is our
             // own): one ack for every quarter of the prefetch window keeps the broker sending
             // without a write and a wake-up of the connection thread per batch.
-            var acks = AckWindow(prefetch: settings.prefetch)
+            var acks = AckWindow(prefetch: settings.effectivePrefetch)
             do {
                 for try await batch in consumer.batches {
                     try await handle(batch, channel: channel, invalid: invalid)
@@ -171,10 +184,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // A resumed consumer may be handed the start of the chunk again: skip what was handled.
             let offset = batch[index].streamOffset
             if let offset, offset <= handledUpTo { continue }
-            let decoded = batch[index].body.withUnsafeBytes { EventDecoder.decode($0) }
+            let decoded = Self.decode(batch[index])
             let origin = EventOrigin(
                 body: batch[index].body, deferredProperties: batch[index].deferredProperties,
-                routingKey: batch[index].routingKey, offset: offset)
+                routingKey: batch[index].routingKey, offset: offset, originalBodySize: batch[index].bodySize)
             events.append((decoded, origin))
         }
         let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
@@ -189,6 +202,21 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 throw error
             }
         }
+    }
+
+    /// The bytes of a body kept in memory: a body past the decoder's limit is `too_large` whatever
+    /// it holds, so only this much of it is kept, for the invalid queue.
+    static let bodyExcerptBytes = EventDecoder.maximumBodySize
+
+    /// Decodes a delivery; one whose body was cut on arrival is `too_large` by its size as sent.
+    static func decode(_ delivery: AMQPDelivery) -> Result<Event, EventProblem> {
+        guard delivery.bodySize > delivery.body.count || delivery.bodySize > EventDecoder.maximumBodySize else {
+            return delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
+        }
+        return .failure(
+            EventProblem(
+                reason: .tooLarge,
+                detail: "body is \(delivery.bodySize) bytes; the limit is \(EventDecoder.maximumBodySize)"))
     }
 
     /// One consumer span per event about to be applied, child of its message's trace context.
