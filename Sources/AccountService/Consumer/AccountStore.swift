@@ -11,6 +11,11 @@ public final class AccountStore: ReadModel {
     struct State {
         var projection: Projection<EventOrigin>
         var lastOffset: Int64?
+        /// A digest of the message at `lastOffset` (nil: unknown, e.g. after a snapshot load):
+        /// the message found there on a resume must be the same, or the stream is another one.
+        var lastFingerprint: UInt64?
+        /// Set when the stream was found deleted or recreated, until the rebuild has caught up.
+        var resetReason: String?
         var connected = false
         /// The stream's last offset when this connection started; nil until known.
         var tailAtStart: Int64?
@@ -82,6 +87,7 @@ public final class AccountStore: ReadModel {
         // instead of copied (a retain and a release per string it holds).
         var events = events
         events.reverse()
+        let fingerprint = events.first { $0.origin.offset != nil }.map { Self.fingerprint($0.origin) }
         var rejected: [RejectedEvent<EventOrigin>] = []
         let clock = ContinuousClock()
         let start = clock.now
@@ -92,7 +98,9 @@ public final class AccountStore: ReadModel {
                 if let offset = origin.offset { state.lastOffset = offset }
                 _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
             }
+            if let fingerprint { state.lastFingerprint = fingerprint }
             state.unconfirmedRejections += rejected.count
+            if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
             let statistics = state.projection.statistics
             state.activity.record(ActivityCounters(statistics), at: second)
             return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
@@ -222,8 +230,54 @@ public final class AccountStore: ReadModel {
     public func readiness() -> Readiness {
         state.withLock { state in
             guard state.connected else { return .disconnected }
-            return Self.isCaughtUp(state) ? .ready : .catchingUp
+            if Self.isCaughtUp(state) { return .ready }
+            return state.resetReason == nil ? .catchingUp : .rebuilding
         }
+    }
+
+    public func readinessReason() -> String? {
+        state.withLock { $0.resetReason }
+    }
+
+    // MARK: The stream's identity
+
+    /// A digest of a message (its kept body and its size as sent), to tell one stream's
+    /// message at an offset from another's.
+    static func fingerprint(_ origin: EventOrigin) -> UInt64 {
+        fingerprint(body: origin.body, size: origin.originalBodySize)
+    }
+
+    static func fingerprint(body: [UInt8], size: Int) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: size)
+        for byte in body {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    /// The digest of the message at the last offset handled, when known.
+    var lastFingerprint: UInt64? {
+        state.withLock { $0.lastFingerprint }
+    }
+
+    /// The stream was deleted or recreated: starts the projection over, empty, to be rebuilt
+    /// from the new stream's first offset; `/ready` answers REBUILDING with `reason` until caught up.
+    func resetForNewStream(reason: String) {
+        let statistics = state.withLock { state in
+            state.projection = Projection(
+                parkingLimit: state.projection.parkingLimit, parkingByteLimit: parkingByteLimit,
+                originBytes: { $0.heldBytes })
+            state.lastOffset = nil
+            state.lastFingerprint = nil
+            state.latestTail = nil
+            state.tailAtStart = nil
+            state.tailKnown = false
+            state.resetReason = reason
+            return state.projection.statistics
+        }
+        metrics.streamReset()
+        metrics.totals(statistics)
+        metrics.offsets(lastOffset: nil, tail: nil, caughtUp: false)
     }
 
     private static func isCaughtUp(_ state: State) -> Bool {

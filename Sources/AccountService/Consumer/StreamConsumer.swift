@@ -96,6 +96,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         while !isStopping {
             do {
                 try await consumeOneConnection(backoff: &backoff)
+            } catch Self.streamReplaced {
+                store.connectionLost()
             } catch {
                 store.connectionLost()
                 let delay = backoff.next()
@@ -127,9 +129,23 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             try await topology.declare(on: connection)
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
             try await flushUnsentRejections(invalid)
+            var firstTail: ProbedTail? = nil
+            if let resume = store.lastOffset {
+                // Before a single event is applied: is this still the stream we applied up to `resume` of?
+                firstTail = await findTail(connection: connection, patient: true)
+                if let probed = firstTail, (probed.tail ?? -1) < resume {
+                    let tail = probed.tail.map { "its last offset is \($0)" } ?? "it is empty"
+                    noticeStreamReplaced(
+                        "stream '\(topology.stream)' was deleted or recreated: \(tail), below offset \(resume) that"
+                            + " this replica applied")
+                    firstTail = nil
+                }
+            }
             let channel = try await connection.openChannel()
             try await channel.qos(prefetchCount: settings.effectivePrefetch)
-            let start: AMQPFieldValue = store.lastOffset.map { .int64($0 + 1) } ?? .string("first")
+            // From the last offset handled, not after it: the message there must be the one
+            // applied (its fingerprint), or the stream is another one.
+            let start: AMQPFieldValue = store.lastOffset.map { .int64($0) } ?? .string("first")
             let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
             active.withLock { $0 = (channel, consumer.consumerTag) }
             store.connectionOpened()
@@ -138,7 +154,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             logger.info(
                 "consuming stream '\(topology.stream)' from \(from)",
                 metadata: ["broker": "\(settings.amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
-            let tailProbe = Task { await self.probeTail(connection: connection) }
+            let tailProbe = Task { [firstTail] in await self.probeTail(connection: connection, first: firstTail) }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
 
@@ -178,6 +194,17 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     {
         guard !batch.isEmpty else { return }
         let handledUpTo = store.lastOffset ?? -1
+        if let expected = store.lastFingerprint,
+            let resumed = batch.first(where: { $0.streamOffset == handledUpTo })
+        {
+            let found = AccountStore.fingerprint(body: resumed.body, size: resumed.bodySize)
+            if found != expected {
+                noticeStreamReplaced(
+                    "stream '\(settings.topology.stream)' was deleted or recreated: the message at offset"
+                        + " \(handledUpTo) is not the one this replica applied there")
+                throw Self.streamReplaced
+            }
+        }
         var events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)] = []
         events.reserveCapacity(batch.count)
         for index in batch.indices {
@@ -272,6 +299,20 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
+    /// Ends a connection whose stream was found replaced; the next one consumes the new stream from its start.
+    static let streamReplaced = AMQPError.connectionLost(
+        reason: "the stream was replaced; consuming the new one from its first offset")
+
+    /// Says loudly that the stream is not the one applied (log, metric, `/ready` REBUILDING with
+    /// the reason), and starts the projection over, to be rebuilt from the new stream: a replica
+    /// never serves a mix of two streams' events.
+    private func noticeStreamReplaced(_ reason: String) {
+        logger.error(
+            "\(reason); the projection is reset and rebuilt from the new stream's first offset",
+            metadata: ["stream": "\(settings.topology.stream)"])
+        store.resetForNewStream(reason: reason)
+    }
+
     /// What a tail probe found: `tail` nil for an empty stream.
     private struct ProbedTail {
         var tail: Int64?
@@ -282,8 +323,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     /// Probes the tail at the start of a connection (readiness waits for it), then every
     /// ``tailProbeInterval`` for `accountservice_stream_lag_events`, until cancelled.
-    private func probeTail(connection: AMQPConnection) async {
-        guard let first = await findTail(connection: connection) else { return }
+    private func probeTail(connection: AMQPConnection, first: ProbedTail?) async {
+        var found = first
+        if found == nil { found = await findTail(connection: connection) }
+        guard let first = found else { return }
         store.tailFound(first.tail)
         if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
         while !Task.isCancelled {
@@ -298,7 +341,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// The passive declare's message count lags by seconds, so it only says how long to
     /// wait for that chunk (CONTRACT §6). Nil when the probe failed; `tail` nil for an
     /// empty stream.
-    private func findTail(connection: AMQPConnection) async -> ProbedTail? {
+    private func findTail(connection: AMQPConnection, patient: Bool = false) async -> ProbedTail? {
         let stream = settings.topology.stream
         do {
             let channel = try await connection.openChannel()
@@ -319,7 +362,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             }
             let clock = ContinuousClock()
             let started = clock.now
-            let firstWait: Duration = declared.messageCount > 0 ? .seconds(10) : .milliseconds(400)
+            // `patient`: an empty answer means a reset, so do not trust a lagging message count of 0.
+            let firstWait: Duration = declared.messageCount > 0 || patient ? .seconds(10) : .milliseconds(400)
             var found: ProbedTail? = nil
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(20))

@@ -392,6 +392,12 @@ public struct ReadAPI: Sendable {
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.catchingUpBody)
         case .disconnected:
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.disconnectedBody)
+        case .rebuilding:
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"REBUILDING\",\"reason\":")
+            body.appendJSONString(self.model.readinessReason() ?? "the stream was recreated")
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: body)
         }
     }
 
