@@ -87,14 +87,19 @@ public struct AccountServiceApplication: Sendable {
         logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         extraServices: [any Service] = []
     ) async throws {
-        // Before the read API serves, so that no reader sees the empty store first.
-        snapshotter?.load()
+        // The read API serves at once; /ready answers 503 LOADING until the snapshot is in.
+        if snapshotter != nil { store.setLoading(true) }
         let address = try await server.start()
         logger.info(
             "read API listening on \(address)",
             metadata: [
                 "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
             ])
+        if let snapshotter {
+            // Before the consumer starts: it resumes after the offset the snapshot covers.
+            snapshotter.load()
+            store.setLoading(false)
+        }
         // A group stops its services in reverse order, each after the one before has finished: the
         // extra services (a trace exporter) come first, so they stop last and still export the spans
         // that end while the consumer and the server stop.

@@ -81,4 +81,6 @@ public enum Readiness: String, Sendable, Equatable {
     /// The stream was deleted or recreated under the replica: the projection was reset and is
     /// being rebuilt from the new stream (`reason` in `/ready` says what was noticed).
     case rebuilding = "REBUILDING"
+    /// A snapshot is loading at start; the read API is up, the projection not yet.
+    case loading = "LOADING"
 }

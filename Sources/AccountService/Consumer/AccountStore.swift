@@ -16,6 +16,8 @@ public final class AccountStore: ReadModel {
         var lastFingerprint: UInt64?
         /// Set when the stream was found deleted or recreated, until the rebuild has caught up.
         var resetReason: String?
+        /// True while a snapshot loads at start.
+        var loading = false
         var connected = false
         /// The stream's last offset when this connection started; nil until known.
         var tailAtStart: Int64?
@@ -46,6 +48,11 @@ public final class AccountStore: ReadModel {
     }
 
     private let state: Mutex<State>
+    /// Held by the one writer while it changes the projection, and by a snapshot while it
+    /// encodes: the snapshot encodes a copy taken under `state`'s lock in O(1) (the buffers
+    /// are shared, copy-on-write) and, since nothing writes meanwhile, nothing is copied,
+    /// while readers go on taking `state`'s lock as usual.
+    private let writerGate = Mutex<Void>(())
     /// The most bytes parked events may hold (their bodies, properties and strings).
     private let parkingByteLimit: Int
     /// Told of every change, after the lock is released.
@@ -92,18 +99,20 @@ public final class AccountStore: ReadModel {
         let clock = ContinuousClock()
         let start = clock.now
         let second = currentSecond()
-        let (statistics, lastOffset, tail, caughtUp) = state.withLock { state in
-            state.markQuietSpell(before: second)
-            while let (decoded, origin) = events.popLast() {
-                if let offset = origin.offset { state.lastOffset = offset }
-                _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
+        let (statistics, lastOffset, tail, caughtUp) = writerGate.withLock { _ in
+            state.withLock { state in
+                state.markQuietSpell(before: second)
+                while let (decoded, origin) = events.popLast() {
+                    if let offset = origin.offset { state.lastOffset = offset }
+                    _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
+                }
+                if let fingerprint { state.lastFingerprint = fingerprint }
+                state.unconfirmedRejections += rejected.count
+                if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
+                let statistics = state.projection.statistics
+                state.activity.record(ActivityCounters(statistics), at: second)
+                return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
             }
-            if let fingerprint { state.lastFingerprint = fingerprint }
-            state.unconfirmedRejections += rejected.count
-            if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
-            let statistics = state.projection.statistics
-            state.activity.record(ActivityCounters(statistics), at: second)
-            return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
         }
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
@@ -122,9 +131,13 @@ public final class AccountStore: ReadModel {
     /// ms for 20,000 accounts); nil before the first event, and while rejected events
     /// wait for the broker's confirm.
     public func snapshotBytes(identity: String) -> (bytes: [UInt8], offset: Int64)? {
-        state.withLock { state in
-            guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
-            let bytes = state.projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
+        writerGate.withLock { _ -> (bytes: [UInt8], offset: Int64)? in
+            let frozen = state.withLock { state -> (Projection<EventOrigin>, Int64)? in
+                guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
+                return (state.projection, offset)
+            }
+            guard let (projection, offset) = frozen else { return nil }
+            let bytes = projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
             return (bytes, offset)
         }
     }
@@ -137,10 +150,12 @@ public final class AccountStore: ReadModel {
             from: bytes, identity: identity, decodeOrigin: EventOrigin.decode, parkingByteLimit: parkingByteLimit,
             originBytes: { $0.heldBytes })
         let accounts = projection.statistics.accounts
-        let statistics = state.withLock { state in
-            state.projection = projection
-            state.lastOffset = offset
-            return projection.statistics
+        let statistics = writerGate.withLock { _ in
+            state.withLock { state in
+                state.projection = projection
+                state.lastOffset = offset
+                return projection.statistics
+            }
         }
         metrics.totals(statistics)
         metrics.offsets(lastOffset: offset, tail: nil, caughtUp: false)
@@ -229,10 +244,16 @@ public final class AccountStore: ReadModel {
 
     public func readiness() -> Readiness {
         state.withLock { state in
+            if state.loading { return .loading }
             guard state.connected else { return .disconnected }
             if Self.isCaughtUp(state) { return .ready }
             return state.resetReason == nil ? .catchingUp : .rebuilding
         }
+    }
+
+    /// While true, `/ready` answers 503 LOADING (a snapshot is loading at start).
+    public func setLoading(_ loading: Bool) {
+        state.withLock { $0.loading = loading }
     }
 
     public func readinessReason() -> String? {
@@ -263,17 +284,19 @@ public final class AccountStore: ReadModel {
     /// The stream was deleted or recreated: starts the projection over, empty, to be rebuilt
     /// from the new stream's first offset; `/ready` answers REBUILDING with `reason` until caught up.
     func resetForNewStream(reason: String) {
-        let statistics = state.withLock { state in
-            state.projection = Projection(
-                parkingLimit: state.projection.parkingLimit, parkingByteLimit: parkingByteLimit,
-                originBytes: { $0.heldBytes })
-            state.lastOffset = nil
-            state.lastFingerprint = nil
-            state.latestTail = nil
-            state.tailAtStart = nil
-            state.tailKnown = false
-            state.resetReason = reason
-            return state.projection.statistics
+        let statistics = writerGate.withLock { _ in
+            state.withLock { state in
+                state.projection = Projection(
+                    parkingLimit: state.projection.parkingLimit, parkingByteLimit: parkingByteLimit,
+                    originBytes: { $0.heldBytes })
+                state.lastOffset = nil
+                state.lastFingerprint = nil
+                state.latestTail = nil
+                state.tailAtStart = nil
+                state.tailKnown = false
+                state.resetReason = reason
+                return state.projection.statistics
+            }
         }
         metrics.streamReset()
         metrics.totals(statistics)
