@@ -136,7 +136,14 @@ final class ConnectionLoop: @unchecked Sendable {
                 tls.caFile
                 ?? (fileIsReadable(AMQPConfiguration.TLS.systemCABundle) ? AMQPConfiguration.TLS.systemCABundle : nil)
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
-            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyPeer ? 1 : 0)
+            // OpenSSL checks the name in the handshake (an IP address too, which rabbitmq-c's own
+            // check, DNS names only, refuses): so that one is off.
+            amqp_ssl_socket_set_verify_hostname(socket, 0)
+            if tls.verifyPeer && cra_ssl_expect_peer_name(socket, url.host) != 0 {
+                throw .tlsFailed(
+                    host: url.host, port: url.port, reason: "cannot set up the check of the broker's name '\(url.host)'"
+                )
+            }
             if let caFile {
                 let status = amqp_ssl_socket_set_cacert(socket, caFile)
                 if status != AMQP_STATUS_OK.rawValue {
@@ -209,7 +216,13 @@ final class ConnectionLoop: @unchecked Sendable {
         case AMQP_STATUS_SSL_ERROR.rawValue, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue,
             AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue, AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue,
             AMQP_STATUS_SSL_SET_ENGINE_FAILED.rawValue:
-            return .tlsFailed(host: url.host, port: url.port, reason: statusMessage(status))
+            guard configuration.tls.verifyPeer, status != AMQP_STATUS_SSL_SET_ENGINE_FAILED.rawValue else {
+                return .tlsFailed(host: url.host, port: url.port, reason: statusMessage(status))
+            }
+            return .tlsFailed(
+                host: url.host, port: url.port,
+                reason: "\(statusMessage(status)) (the broker's certificate must chain to the CA file and name"
+                    + " '\(url.host)' in its subjectAltName, as a DNS name or an IP address)")
         case AMQP_STATUS_TIMEOUT.rawValue:
             return .connectFailed(
                 host: url.host, port: url.port, reason: "no answer within \(configuration.connectTimeout)")
