@@ -648,7 +648,10 @@ extension ConnectionLoop {
         return connection
     }
 
-    private func requireChannel(_ id: UInt16) throws(AMQPError) -> ChannelState {
+    /// The channel's state; unless `forContent`, a message half written on it is finished first,
+    /// since a method sent now would land inside its content.
+    private func requireChannel(_ id: UInt16, forContent: Bool = false) throws(AMQPError) -> ChannelState {
+        if !forContent { finishContentInProgress(on: id) }
         guard let channel = channels[id] else {
             throw failure ?? .channelClosed(code: 504, reply: "CHANNEL_ERROR - channel \(id) is closed")
         }
@@ -722,6 +725,7 @@ extension ConnectionLoop {
 
     func closeChannel(_ id: UInt16) throws(AMQPError) {
         guard channels[id] != nil else { return }
+        finishContentInProgress(on: id)
         let connection = try requireConnection()
         let reply = amqp_channel_close(connection, id, AMQP_REPLY_SUCCESS)
         endChannel(id, error: .closedByClient)
@@ -828,6 +832,7 @@ extension ConnectionLoop {
 
     func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {
         guard consumers[consumerTag] != nil else { return }
+        finishContentInProgress(on: channel)
         let connection = try requireConnection()
         defer { arena.reset() }
         amqp_basic_cancel(connection, channel, arena.bytes(consumerTag))
@@ -892,7 +897,7 @@ extension ConnectionLoop {
         let connection: amqp_connection_state_t
         do {
             connection = try requireConnection()
-            state = try requireChannel(entry.channel)
+            state = try requireChannel(entry.channel, forContent: true)
         } catch {
             entry.batch.fail(with: error)
             return true
@@ -944,6 +949,38 @@ extension ConnectionLoop {
             entry.bodyBytesSent = nil
         }
         return true
+    }
+
+    /// Writes the rest of the message half written on channel `id`, if there is one, waiting in
+    /// send as amqp_basic_publish does: a method on that channel must not land inside its content.
+    private func finishContentInProgress(on id: UInt16) {
+        guard let connection, failure == nil, var entry = heldPublishes.first, entry.channel == id,
+            let sent = entry.bodyBytesSent, let index = entry.messages.indices.first
+        else { return }
+        let body = entry.messages[index].body
+        var offset = sent
+        while offset < body.count {
+            let length = min(body.count - offset, configuration.frameMax - 8)
+            let status = body.withUnsafeBytes { cra_send_body_frame(connection, id, $0.baseAddress! + offset, length) }
+            if status != AMQP_STATUS_OK.rawValue {
+                let error = lostError(status: status)
+                failure = error
+                entry.batch.fail(with: error)
+                heldPublishes.removeFirst()
+                return
+            }
+            offset += length
+        }
+        if channels[id]?.confirmMode != true { entry.batch.complete(index, .sent) }
+        entry.messages = entry.messages.dropFirst()
+        entry.bodyBytesSent = nil
+        entry.progressed()
+        if entry.messages.isEmpty {
+            heldPublishes.removeFirst()
+            if !heldPublishes.isEmpty { heldPublishes[0].progressed() }
+        } else {
+            heldPublishes[0] = entry
+        }
     }
 
     /// What the socket's send buffer holds when empty. The kernel grows it as data flows, so

@@ -22,32 +22,60 @@ private func openedEvents(_ count: Int, from first: Int = 0) -> [(Result<Event, 
     }
 }
 
+/// A closure handed to a new thread.
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
+
+/// Runs `body` on a thread of its own and waits for it: long CPU-bound work (and a busy
+/// loop) must not hold the test process's few cooperative threads, which other suites share.
+private func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let box = Unmanaged.passRetained(ThreadBody { continuation.resume(returning: body()) }).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(
+            &thread, nil,
+            { argument in
+                Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue().run()
+                return nil
+            }, box)
+        precondition(status == 0, "pthread_create: \(status)")
+        pthread_detach(thread)
+    }
+}
+
 @Suite("Snapshots and the store's lock")
 struct SnapshotLockTests {
     @Test("readers are answered while a snapshot encodes: no read waits for the encoding")
     func readersGoOnWhileASnapshotEncodes() async throws {
         let store = AccountStore(parkingLimit: 10)
-        for start in stride(from: 0, to: 60_000, by: 10_000) {
-            _ = store.apply(openedEvents(10_000, from: start), received: 10_000)
+        await onThread {
+            for start in stride(from: 0, to: 60_000, by: 10_000) {
+                _ = store.apply(openedEvents(10_000, from: start), received: 10_000)
+            }
         }
         let encoding = Atomic<Bool>(true)
         let clock = ContinuousClock()
         let started = clock.now
-        let snapshot = Task.detached {
+        async let snapshot = onThread {
             defer { encoding.store(false, ordering: .sequentiallyConsistent) }
             return store.snapshotBytes(identity: "i")
         }
-        var slowest: Duration = .zero
-        var readsDuring = 0
-        // Bounded: the encoding of 60,000 accounts ends in seconds.
-        for _ in 0..<10_000_000 where encoding.load(ordering: .sequentiallyConsistent) {
-            let before = clock.now
-            _ = store.statistics()
-            _ = store.readiness()
-            slowest = max(slowest, clock.now - before)
-            readsDuring += 1
+        let (slowest, readsDuring) = await onThread { () -> (Duration, Int) in
+            var slowest: Duration = .zero
+            var reads = 0
+            // Bounded: the encoding of 60,000 accounts ends in seconds.
+            for _ in 0..<10_000_000 where encoding.load(ordering: .sequentiallyConsistent) {
+                let before = clock.now
+                _ = store.statistics()
+                _ = store.readiness()
+                slowest = max(slowest, clock.now - before)
+                reads += 1
+            }
+            return (slowest, reads)
         }
-        let bytes = try #require(await snapshot.value)
+        let bytes = try #require(await snapshot)
         let encodingTook = clock.now - started
         #expect(bytes.offset == 59_999)
         #expect(readsDuring > 10, "only \(readsDuring) reads while the snapshot encoded in \(encodingTook)")
@@ -57,16 +85,18 @@ struct SnapshotLockTests {
     @Test("a store restored from a snapshot taken while it is being written to is whole")
     func snapshotIsConsistentWhileApplying() async throws {
         let store = AccountStore(parkingLimit: 10)
-        _ = store.apply(openedEvents(20_000), received: 20_000)
-        let writer = Task.detached {
+        await onThread { _ = store.apply(openedEvents(20_000), received: 20_000) }
+        async let writer: Void = onThread {
             for start in stride(from: 20_000, to: 40_000, by: 1_000) {
                 _ = store.apply(openedEvents(1_000, from: start), received: 1_000)
             }
         }
-        let (bytes, offset) = try #require(store.snapshotBytes(identity: "i"))
-        await writer.value
+        let (bytes, offset) = try #require(await onThread { store.snapshotBytes(identity: "i") })
+        await writer
         let restored = AccountStore(parkingLimit: 10)
-        let (restoredOffset, accounts) = try restored.restore(from: bytes, identity: "i")
+        let (restoredOffset, accounts) = try await onThread {
+            Result { try restored.restore(from: bytes, identity: "i") }
+        }.get()
         #expect(restoredOffset == offset)
         #expect(accounts == Int(offset) + 1, "the snapshot's accounts match its offset")
     }
@@ -84,19 +114,23 @@ struct SnapshotLoadingTests {
         // the stream holds that many only in its tail: one event at offset 0 and the snapshot at offset 0.
         try await publish([TestEvent.opened("acc-0")], to: topology)
         let store = AccountStore(parkingLimit: 10_000)
-        for start in stride(from: 0, to: 100_000, by: 10_000) {
-            var events = openedEvents(10_000, from: start)
-            for i in events.indices {
-                let origin = events[i].1
-                events[i].1 = EventOrigin(
-                    body: origin.body, deferredProperties: origin.deferredProperties, routingKey: origin.routingKey,
-                    offset: 0)
-            }
-            _ = store.apply(events, received: 10_000)
-        }
         let identity = Snapshotter.identity(
             stream: topology.stream, exchange: topology.exchange, parkingLimit: 10_000)
-        let (bytes, _) = try #require(store.snapshotBytes(identity: identity))
+        let bytes = try #require(
+            await onThread { () -> [UInt8]? in
+                for start in stride(from: 0, to: 100_000, by: 10_000) {
+                    var events = openedEvents(10_000, from: start)
+                    for i in events.indices {
+                        let origin = events[i].1
+                        events[i].1 = EventOrigin(
+                            body: origin.body, deferredProperties: origin.deferredProperties,
+                            routingKey: origin.routingKey,
+                            offset: 0)
+                    }
+                    _ = store.apply(events, received: 10_000)
+                }
+                return store.snapshotBytes(identity: identity)?.bytes
+            })
         try SnapshotFile(directory: directory).write(bytes)
 
         let service = try await ServiceProcess(
