@@ -82,3 +82,11 @@ extension Event {
         EventDecoder.decode(body)
     }
 }
+
+extension Event {
+    /// Bytes the event holds beyond its own size: its strings (a parked event counts them).
+    public var heldBytes: Int {
+        MemoryLayout<Event>.stride + eventId.utf8.count + accountId.utf8.count + occurredAt.utf8.count
+            + owner.utf8.count + currency.utf8.count + (problem?.detail.utf8.count ?? 0)
+    }
+}

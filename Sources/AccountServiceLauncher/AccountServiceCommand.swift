@@ -64,6 +64,12 @@ public enum AccountServiceCommand {
                 flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "10000",
                 help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap"),
             .init(
+                flag: "parked-max-bytes", variable: "PARKED_MAX_BYTES", defaultText: "16777216",
+                help: "Bytes out-of-order events may hold; past it the oldest goes out as sequence_gap"),
+            .init(
+                flag: "inflight-max-bytes", variable: "INFLIGHT_MAX_BYTES", defaultText: "50331648",
+                help: "Bytes stream deliveries in flight may hold; lowers the prefetch to fit the largest"),
+            .init(
                 flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT", defaultText: "8",
                 help: "Seconds a stop may take before the process exits anyway"),
             .init(
@@ -207,6 +213,12 @@ public enum AccountServiceCommand {
         guard parked >= 0 else {
             throw SettingError(setting: "PARKED_LIMIT / --parked-limit", problem: "\(parked) is negative")
         }
+        let parkedBytes: Int = try number("parked-max-bytes", "PARKED_MAX_BYTES", 16 << 20)
+        let inFlightBytes: Int = try number("inflight-max-bytes", "INFLIGHT_MAX_BYTES", 48 << 20)
+        guard parkedBytes >= 0, inFlightBytes >= 0 else {
+            throw SettingError(
+                setting: "PARKED_MAX_BYTES / INFLIGHT_MAX_BYTES", problem: "must not be negative")
+        }
         let stop: Double = try number("shutdown-timeout", "SHUTDOWN_TIMEOUT", 8)
         let maxDelay: Double = try number("reconnect-max-delay", "RECONNECT_MAX_DELAY", 10)
         guard stop > 0, maxDelay > 0 else {
@@ -220,10 +232,11 @@ public enum AccountServiceCommand {
             throw SettingError(setting: "SNAPSHOT_INTERVAL / --snapshot-interval", problem: "must be above 0")
         }
         let http = try httpLimits(number)
-        let consumer = ConsumerSettings(
+        var consumer = ConsumerSettings(
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
-        let settings = ServiceSettings(
+        consumer.maxInFlightBytes = inFlightBytes
+        var settings = ServiceSettings(
             consumer: consumer,
             httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),
             httpPort: port,
@@ -232,6 +245,7 @@ public enum AccountServiceCommand {
             http: http,
             snapshotDirectory: snapshotDirectory == "off" || snapshotDirectory.isEmpty ? nil : snapshotDirectory,
             snapshotInterval: .milliseconds(Int64(snapshotInterval * 1000)))
+        settings.parkingByteLimit = parkedBytes
         return (settings, stop)
     }
 }

@@ -12,9 +12,15 @@ public final class EventOrigin: Sendable {
     public let deferredProperties: DeferredProperties
     public let routingKey: String
     public let offset: Int64?
+    /// The body's size as sent: above `body.count` when only an excerpt of it was kept.
+    public let originalBodySize: Int
 
-    public init(body: [UInt8], deferredProperties: DeferredProperties, routingKey: String, offset: Int64?) {
+    public init(
+        body: [UInt8], deferredProperties: DeferredProperties, routingKey: String, offset: Int64?,
+        originalBodySize: Int? = nil
+    ) {
         self.body = body
+        self.originalBodySize = originalBodySize ?? body.count
         self.deferredProperties = deferredProperties
         self.routingKey = routingKey
         self.offset = offset
@@ -26,4 +32,10 @@ public final class EventOrigin: Sendable {
     }
 
     public var properties: AMQPProperties { deferredProperties.value }
+
+    /// True when `body` is only the start of what was sent.
+    public var isExcerpt: Bool { originalBodySize > body.count }
+
+    /// Bytes this origin holds, for the byte bounds on what is kept.
+    public var heldBytes: Int { body.count + deferredProperties.encodedCount + routingKey.utf8.count + 64 }
 }

@@ -392,6 +392,14 @@ public struct ReadAPI: Sendable {
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.catchingUpBody)
         case .disconnected:
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.disconnectedBody)
+        case .loading:
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.loadingBody)
+        case .rebuilding:
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"REBUILDING\",\"reason\":")
+            body.appendJSONString(self.model.readinessReason() ?? "the stream was recreated")
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: body)
         }
     }
 
@@ -405,6 +413,7 @@ public struct ReadAPI: Sendable {
     static let readyBody = Array(#"{"status":"READY"}"#.utf8)
     static let catchingUpBody = Array(#"{"status":"CATCHING_UP"}"#.utf8)
     static let disconnectedBody = Array(#"{"status":"DISCONNECTED"}"#.utf8)
+    static let loadingBody = Array(#"{"status":"LOADING"}"#.utf8)
 
     /// Client-supplied text as it appears in an error detail: at most `limit` characters.
     static func shown(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = 200) -> String {
