@@ -36,6 +36,12 @@ let package = Package(
             pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]
         ),
+        // OpenSSL (libssl, already linked through librabbitmq) for accountctl's https:// client.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API.
         .target(
             name: "AMQP",
@@ -107,6 +113,7 @@ let package = Package(
                 "AccountMessaging",
                 "AccountProjection",
                 "AccountHistory",
+                "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

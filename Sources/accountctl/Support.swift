@@ -150,6 +150,11 @@ final class LineReader {
             ownsFD = true
         }
         var info = stat()
+        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            if ownsFD { close(fd) }
+            throw CLIError(
+                Exit.usage, "cannot read '\(path)': it is a directory; give a JSONL file, or - for standard input")
+        }
         if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
             totalBytes = Int(info.st_size)
         } else {
@@ -252,18 +257,23 @@ struct GeneratorOptions: ParsableArguments {
     static let defaultAccounts = 1000
     static let defaultEvents = 10_000
 
-    @Option(help: ArgumentHelp("Number of accounts N, at least 1 (default: \(defaultAccounts))", valueName: "N"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Number of accounts N, at least 1 (default: \(defaultAccounts))", valueName: "N"))
     var accounts: Int?
 
-    @Option(help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
     var events: Int?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
     var seed: UInt64?
 
     @Option(
-        name: .customLong("close-rate"),
+        name: .customLong("close-rate"), parsing: .unconditional,
         help: ArgumentHelp(
             "Share of the accounts with two or more events that end with AccountClosed, 0...1 (default: 0.05)",
             valueName: "rate"))
@@ -288,6 +298,8 @@ struct GeneratorOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if let accounts, accounts < 1 { throw ValidationError(outOfRange("--accounts", accounts, "at least 1")) }
+        if let events, events < 1 { throw ValidationError(outOfRange("--events", events, "at least 1")) }
         let values = resolved
         if let problem = HistoryGenerator.problem(
             accounts: values.accounts, events: values.events, closeRate: values.closeRate)
@@ -295,4 +307,9 @@ struct GeneratorOptions: ParsableArguments {
             throw ValidationError(problem)
         }
     }
+}
+
+/// "--events -5 is out of range: it must be at least 1", for a number the flag cannot take.
+func outOfRange(_ flag: String, _ value: some CustomStringConvertible, _ range: String) -> String {
+    "\(flag) \(value) is out of range: it must be \(range)"
 }

@@ -143,6 +143,56 @@ struct AccountctlServiceTests {
         #expect(result.seconds < 5)
     }
 
+    @Test("verify against a caught-up service that lacks events compares after --settle, not --timeout, and says why")
+    func verifyCaughtUpShort() async throws {
+        let service = try FakeService(generator: Self.history)
+        defer { service.stop() }
+        // The service holds 12000 events and says it is caught up; the history has 13000.
+        let result = try await runAccountctl(
+            [
+                "verify", "--url", service.url, "--accounts", "2500", "--events", "13000", "--seed", "4", "--timeout",
+                "60",
+            ], timeout: 90)
+        #expect(result.status == 1, "\(result.err)")
+        #expect(result.seconds < 10, "compared after \(result.seconds) s, not after the settle time")
+        #expect(result.seconds > 1.5, "waited for the counters to stay still")
+        #expect(result.err.contains("verify: waiting for the service: 12000 of 13000 events handled"), "\(result.err)")
+        #expect(result.err.contains("caught up and has handled 12000 of 13000 events"), "\(result.err)")
+        #expect(result.out.contains("MISMATCH"))
+
+        let quiet = try await runAccountctl(
+            [
+                "verify", "--url", service.url, "--accounts", "2500", "--events", "13000", "--seed", "4", "--quiet",
+                "--settle", "0.5",
+            ], timeout: 90)
+        #expect(quiet.status == 1)
+        #expect(quiet.err.isEmpty, "--quiet: \(quiet.err)")
+        #expect(quiet.seconds < 5)
+    }
+
+    @Test("verify --output json: one object with the figures and the differences")
+    func verifyJSON() async throws {
+        let service = try FakeService(generator: Self.history) { account in
+            account.id == "acc-000043" ? nil : account
+        }
+        defer { service.stop() }
+        let result = try await runAccountctl([
+            "verify", "--url", service.url, "--accounts", "2500", "--events", "12000", "--seed", "4", "--timeout", "10",
+            "--output", "json",
+        ])
+        #expect(result.status == 1)
+        let value = try JSONValue.parse(Array(result.stdout.dropLast()))
+        #expect(result.out.hasSuffix("}\n") && result.out.filter { $0 == "\n" }.count == 1, "one line: \(result.out)")
+        #expect(value["ok"]?.boolValue == false)
+        #expect(value["expected"]?.int64Value == 2500)
+        #expect(value["served"]?.int64Value == 2499)
+        #expect(value["missing"]?.int64Value == 1)
+        #expect(value["stats"]?["eventsApplied"]?.int64Value == 12000)
+        #expect(value["stats"]?["caughtUp"]?.boolValue == true)
+        let differences = try #require(value["differences"]?.arrayValue)
+        #expect(differences.first?.stringValue?.hasPrefix("acc-000043: missing") == true, "\(differences)")
+    }
+
     @Test("get prints the account, or exits 1 for an unknown one")
     func get() async throws {
         let service = try FakeService(generator: Self.history)
