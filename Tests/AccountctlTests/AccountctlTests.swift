@@ -334,6 +334,33 @@ struct AccountctlBrokerTests {
         await cleanUp(names, connection: connection)
     }
 
+    @Test("publish says nothing of the trace unless --verbose, then once; --output json is one object")
+    func publishVerboseAndJSON() async throws {
+        let names = names()
+        let environment = ["AMQP_URL": try TestBroker.requireURL()]
+        let plain = try await runAccountctl(
+            ["publish", "--accounts", "5", "--events", "50"] + names, environment: environment)
+        #expect(plain.status == 0, "\(plain.err)")
+        #expect(!plain.err.contains("trace"), "\(plain.err)")
+
+        let verbose = try await runAccountctl(
+            ["publish", "--accounts", "5", "--events", "50", "--verbose", "--output", "json"] + names,
+            environment: environment)
+        #expect(verbose.status == 0, "\(verbose.err)")
+        let traceLines = verbose.err.split(separator: "\n").filter { $0.contains("traceparent") }
+        #expect(traceLines.count == 1, "\(verbose.err)")
+        let value = try JSONValue.parse(Array(verbose.stdout.dropLast()))
+        #expect(verbose.out.filter { $0 == "\n" }.count == 1)
+        #expect(value["published"]?.int64Value == 50)
+        #expect(value["confirmed"]?.int64Value == 50)
+        #expect(value["nacked"]?.int64Value == 0)
+        #expect(value["returned"]?.int64Value == 0)
+        #expect(value["failure"]?.isNull == true)
+        let trace = try #require(value["trace"]?.stringValue)
+        #expect(trace.count == 32 && traceLines[0].contains(trace))
+        await cleanUp(names, connection: try await TestBroker.connect())
+    }
+
     @Test("--rate limits the pace")
     func rate() async throws {
         let names = names()
