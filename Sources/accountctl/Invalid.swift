@@ -67,7 +67,8 @@ struct InvalidQueueReader {
     }
 
     /// The first `limit` messages, unacknowledged on `channel` (close it to give them back).
-    /// Stops early when nothing arrives for `idle` seconds (someone else took the rest).
+    /// Gives up waiting after `idle` seconds (plus a millisecond a message) with what came:
+    /// another consumer may have taken the rest.
     func read(limit: Int, on channel: AMQPChannel, idle: Double = 3) async throws(CLIError) -> [InvalidEvent] {
         guard limit > 0 else { return [] }
         do {
@@ -130,8 +131,8 @@ struct InvalidList: AsyncParsableCommand {
             Reads the first --limit messages without acknowledging them and gives them all back \
             (they stay in the queue, in order, marked redelivered). One line each: the stream \
             offset, the reason (x-error), the original routing key, the message id and the body's \
-            start; with --output json, one object {"queue","count","events":[{"offset","reason",\
-            "detail","routingKey","messageId","redelivered","body"}]}.
+            start. With --output json, one object: queue, count and events, each with offset, \
+            reason, detail, routingKey, messageId, redelivered and body.
 
             \(Exit.helpText)
             """)

@@ -23,8 +23,14 @@ struct ServiceOptions: ParsableArguments {
             valueName: "path"))
     var caFile: String?
 
-    func tlsSettings(environment: Environment = .process) -> TLSSettings {
-        TLSSettings(caFile: caFile ?? environment["SERVICE_CA_FILE"])
+    /// The CA file, checked now: an unreadable one is a usage error, not an unreachable service.
+    func tlsSettings(environment: Environment = .process) throws(CLIError) -> TLSSettings {
+        let path = caFile ?? environment["SERVICE_CA_FILE"]
+        if let path, access(path, R_OK) != 0 {
+            throw CLIError(
+                Exit.usage, "cannot read the CA file '\(path)' (--ca-file / SERVICE_CA_FILE): \(errnoText())")
+        }
+        return TLSSettings(caFile: path)
     }
 
     func serviceURL(environment: Environment = .process) throws(CLIError) -> ServiceURL {
@@ -83,7 +89,7 @@ struct Get: ParsableCommand {
     }
 
     func run() throws {
-        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: service.tlsSettings())
+        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: try service.tlsSettings())
         let response = try client.fetch("/accounts/" + percentEncoded(id))
         switch response.status {
         case 200:
@@ -126,7 +132,7 @@ struct Health: ParsableCommand {
     }
 
     func run() throws {
-        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: service.tlsSettings())
+        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: try service.tlsSettings())
         let response = try client.fetch(ready ? "/ready" : "/health")
         guard response.status == 200 else {
             throw CLIError(

@@ -54,10 +54,15 @@ final class TLSConnection {
         ERR_clear_error()
         if SSL_connect(ssl) != 1 {
             let verify = SSL_get_verify_result(ssl)
-            let reason =
-                verify != X509_V_OK
-                ? "the certificate is not trusted: \(String(cString: X509_verify_cert_error_string(verify))) (give the CA with --ca-file or SERVICE_CA_FILE)"
-                : Self.lastError(orErrno: true)
+            let why = String(cString: X509_verify_cert_error_string(verify))
+            let reason: String
+            switch Int32(verify) {
+            case X509_V_OK: reason = Self.lastError(orErrno: true)
+            case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH:
+                reason = "the certificate is not for '\(host)' (\(why)): use the name it was issued for in the URL"
+            default:
+                reason = "the certificate is not trusted (\(why)): give its CA with --ca-file or SERVICE_CA_FILE"
+            }
             // Every property is set: deinit frees the session and its context.
             throw .tls("TLS with the service at \(describe) failed: \(reason)")
         }

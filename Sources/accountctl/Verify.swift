@@ -63,7 +63,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         let deadline = now() + timeout
         let url = try service.serviceURL()
-        let client = HTTPClient(url: url, timeout: 10, tls: service.tlsSettings())
+        let client = HTTPClient(url: url, timeout: 10, tls: try service.tlsSettings())
         let progress = WaitProgress(quiet: quiet)
         if output.format == .text { print("verify: \(url) against the history of \(generator.summary)") }
 

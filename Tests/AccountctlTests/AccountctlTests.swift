@@ -53,6 +53,7 @@ struct AccountctlOfflineTests {
             ["publish", "--amqp-url", "http://x"],
             ["publish", "--file", "/nonexistent/events.jsonl"],
             ["verify", "--url", "ftp://host"],
+            ["health", "--url", "https://127.0.0.1:9", "--ca-file", "/nonexistent/ca.pem"],
             ["get", ""],
             ["health", "--timeout", "0"],
             ["nonsense"],

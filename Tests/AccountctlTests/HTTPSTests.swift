@@ -12,7 +12,8 @@ import Testing
 struct HTTPSTests {
     static let history = HistoryGenerator(accounts: 300, events: 2000, seed: 8)
 
-    /// A CA, a certificate for localhost and 127.0.0.1 signed by it, and another CA.
+    /// A CA, a certificate for localhost and 127.0.0.1 signed by it, one for another host
+    /// signed by it, and another CA.
     private func makeCertificates(in directory: String) async throws {
         let script = """
             set -e
@@ -21,6 +22,9 @@ struct HTTPSTests {
             openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null
             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout elsewhere.key -out elsewhere.csr -subj /CN=elsewhere 2>/dev/null
+            printf 'subjectAltName=DNS:elsewhere\\n' > elsewhere.cnf
+            openssl x509 -req -in elsewhere.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out elsewhere.pem -days 2 -extfile elsewhere.cnf 2>/dev/null
             openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.pem -days 2 -subj /CN=other-ca 2>/dev/null
             """
         let result = try await runProcess("/bin/sh", ["-c", script], timeout: 60)
@@ -70,9 +74,19 @@ struct HTTPSTests {
             #expect(refused.err.contains("not trusted"), "\(command): \(refused.err)")
             #expect(refused.seconds < 10, "\(command) gave up after \(refused.seconds) s")
         }
+        // A trusted certificate for another host: refused, and said so.
+        let elsewhere = try TLSFront(
+            backendPort: service.port, certificate: directory + "/elsewhere.pem", key: directory + "/elsewhere.key",
+            portFile: directory + "/port-elsewhere")
+        defer { elsewhere.stop() }
+        let otherPort = try await elsewhere.waitForPort()
+        let mismatch = try await runAccountctl(["health", "--url", "https://127.0.0.1:\(otherPort)"] + ca, timeout: 20)
+        #expect(mismatch.status == 4, "\(mismatch.err)")
+        #expect(mismatch.err.contains("not for '127.0.0.1'"), "\(mismatch.err)")
         // Without --ca-file the system's CAs do not know the test CA either.
         let system = try await runAccountctl(["health", "--url", url], timeout: 20)
         #expect(system.status == 4, "\(system.err)")
+        #expect(system.err.contains("not trusted"), "\(system.err)")
     }
 }
 
