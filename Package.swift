@@ -37,9 +37,10 @@ let package = Package(
             providers: [.apt(["librabbitmq-dev"])]
         ),
         // OpenSSL (libssl, already linked through librabbitmq) for accountctl's https:// client.
+        // No pkgConfig: its -L/usr/lib/… would come first on the link line and make the release
+        // build (scripts/build-release) take the shared librabbitmq over the static one.
         .systemLibrary(
             name: "COpenSSL",
-            pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
         // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API.

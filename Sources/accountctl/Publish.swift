@@ -12,8 +12,8 @@ struct Publish: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish a generated event history, or the lines of a file, to the broker.",
         usage: """
-            accountctl publish [--accounts <N>] [--events <M>] [--seed <S>] [--rate <events/s>] [--quiet] [--window <W>]
-            accountctl publish --file <path|-> [--rate <events/s>] [--quiet] [--window <W>]
+            accountctl publish [--accounts <N>] [--events <M>] [--seed <S>] [--rate <events/s>] [--quiet] [--verbose] [--output <format>]
+            accountctl publish --file <path|-> [--rate <events/s>] [--quiet] [--verbose] [--output <format>]
             """,
         discussion: """
             Declares the topology first (the exchange, the stream bound with account.#, the invalid-events \
@@ -35,9 +35,13 @@ struct Publish: AsyncParsableCommand {
             not yet confirmed when the connection broke may be there twice (the service counts the second \
             copy as a duplicate); a confirmed one is never sent again.
 
-            Progress goes to standard error (a bar on a terminal, a line every 5 s otherwise, none with \
-            --quiet). At the end one line on standard output:
+            Progress goes to standard error (a bar on a terminal, fitted to its width, a line every 5 s \
+            otherwise, none with --quiet); the rate and the ETA show once 3 s of confirms are measured. \
+            At the end one line on standard output:
               published=N confirmed=N nacked=N returned=N seconds=S msg_per_s=R
+            or, with --output json, one object: published, confirmed, nacked, returned, republished, \
+            seconds, msgPerSecond, trace (the W3C trace id every message's traceparent belongs to) and \
+            failure (null, or why publishing stopped).
 
             \(Exit.helpText) A wrong password fails within the connect timeout (5 s).
             """)

@@ -257,8 +257,7 @@ struct Verify: ParsableCommand {
             if stats.caughtUp == "true", previous == stats, time - stillSince >= settle {
                 if handled < events && !quiet {
                     printError(
-                        "verify: "
-                            + "the service is caught up and has handled \(handled) of \(events) events, unchanged for \(formatSeconds(time - stillSince)) s: comparing now"
+                        "verify: the service is caught up and has handled \(handled) of \(events) events, unchanged for \(formatSeconds(time - stillSince)) s: comparing now"
                     )
                 }
                 return stats

@@ -155,7 +155,7 @@ struct AccountctlServiceTests {
                 "60",
             ], timeout: 90)
         #expect(result.status == 1, "\(result.err)")
-        #expect(result.seconds < 10, "compared after \(result.seconds) s, not after the settle time")
+        #expect(result.seconds < 30, "compared after \(result.seconds) s, not after --timeout")
         #expect(result.seconds > 1.5, "waited for the counters to stay still")
         #expect(result.err.contains("verify: waiting for the service: 12000 of 13000 events handled"), "\(result.err)")
         #expect(result.err.contains("caught up and has handled 12000 of 13000 events"), "\(result.err)")
@@ -168,7 +168,7 @@ struct AccountctlServiceTests {
             ], timeout: 90)
         #expect(quiet.status == 1)
         #expect(quiet.err.isEmpty, "--quiet: \(quiet.err)")
-        #expect(quiet.seconds < 5)
+        #expect(quiet.seconds < 30)
     }
 
     @Test("verify --output json: one object with the figures and the differences")
