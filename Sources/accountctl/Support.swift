@@ -16,13 +16,14 @@ enum Exit {
     static let usage: Int32 = 2
     /// The broker is unreachable, refused the login, or TLS with it failed.
     static let broker: Int32 = 3
-    /// The service is unreachable or does not answer in time.
+    /// The service is unreachable, does not answer in time, or its certificate is refused.
     static let service: Int32 = 4
 
     static let helpText = """
-        Exit status: 0 success; 1 not everything confirmed, a verify mismatch, or an unknown \
-        account; 2 bad usage or settings; 3 broker unreachable, login refused or TLS failed; \
-        4 service unreachable.
+        Exit status: 0 success; 1 not everything confirmed, a verify mismatch, an unknown \
+        account, or an offset not in the invalid queue; 2 bad usage or settings; 3 broker \
+        unreachable, login refused or TLS failed; 4 service unreachable or its TLS certificate \
+        refused.
         """
 }
 
