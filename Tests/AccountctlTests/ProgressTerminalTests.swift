@@ -13,19 +13,22 @@ import Testing
 struct ProgressTerminalTests {
     @Test("the bar is redrawn on one line that fits, never a wrapped second line, and shows no early ETA")
     func fitsNarrowPane() async throws {
-        let socket = "accountctl-progress-\(UInt32.random(in: 0...UInt32.max))"
+        let socket = "/tmp/accountctl-progress-\(UInt32.random(in: 0...UInt32.max)).tmux"
         let exchange = TestBroker.uniqueName("progress")
         let names = "--exchange \(exchange) --stream \(exchange).events --invalid-queue \(exchange).invalid"
         let command =
             "env AMQP_URL='\(try TestBroker.requireURL())' \(try builtProduct("accountctl")) publish --accounts 50"
             + " --events 6000 --rate 1500 \(names) > /dev/null; printf DONE; sleep 60"
         func tmux(_ arguments: [String]) async throws -> ProcessResult {
-            try await runProcess("/usr/bin/tmux", ["-L", socket] + arguments, timeout: 20)
+            try await runProcess("/usr/bin/tmux", ["-S", socket] + arguments, timeout: 20)
         }
         let started = try await tmux(["new-session", "-d", "-x", "50", "-y", "6", command])
         try #require(started.status == 0, "tmux: \(started.err)")
         // Only this test's server: its own socket.
-        defer { _ = system("/usr/bin/tmux -L \(socket) kill-server") }
+        defer {
+            _ = system("/usr/bin/tmux -S \(socket) kill-server")
+            unlink(socket)
+        }
 
         // Look at the pane while it publishes (about 4 s once connected, at most 30 s in all):
         // one line, under 50 columns.
