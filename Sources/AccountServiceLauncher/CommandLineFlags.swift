@@ -50,26 +50,36 @@ enum CommandLineFlags {
         return values
     }
 
-    /// `--help`: usage, what it does, every setting with its variable and default. The names
-    /// column is as wide as the longest `--flag <value>`; descriptions wrap to `width` columns.
+    /// `--help`: usage, what it does, every setting with its variable and default. The
+    /// descriptions start in one column (a name too long for it has a line of its own) and
+    /// wrap to `width`; `[env: …]` and `(default: …)` follow on a line of their own, each kept whole.
     static func help(
         usage: String, abstract: String, settings: [SettingDescriptor], discussion: String, width: Int = 79
     ) -> String {
-        let entries =
+        typealias Entry = (name: String, help: String, origin: [String])
+        let entries: [Entry] =
             settings.map { setting in
                 let name = "--\(setting.flag)" + (setting.isSwitch ? "" : " <\(setting.valueName)>")
-                let defaultText = setting.defaultText.map { " (default: \($0))" } ?? ""
-                return (name, "\(setting.help) [env: \(setting.variable)]\(defaultText)")
-            } + [("-h, --help", "Show this help"), ("--version", "Print the version")]
-        let column = 2 + (entries.map(\.0.count).max() ?? 0) + 2
+                var origin = ["[env: \(setting.variable)]"]
+                if let defaultText = setting.defaultText { origin.append("(default: \(defaultText))") }
+                return (name, setting.help, origin)
+            } + [("-h, --help", "Show this help", []), ("--version", "Print the version", [])]
+        let column = 2 + min(entries.map(\.name.count).max() ?? 0, 26) + 2
+        let room = max(20, width - column)
         let overview = wrap("OVERVIEW: \(abstract)", width: width).joined(separator: "\n")
         var text = "\(overview)\n\nUSAGE: \(usage)\n\nOPTIONS:\n"
-        for (name, description) in entries {
-            let lines = wrap(description, width: max(20, width - column))
-            for (index, line) in lines.enumerated() {
-                let lead = index == 0 ? "  " + name : ""
-                text += lead + String(repeating: " ", count: column - lead.count) + line + "\n"
+        let indent = String(repeating: " ", count: column)
+        for (name, description, origin) in entries {
+            var lines = wrap(description, width: room)
+            let joined = origin.joined(separator: " ")
+            if !origin.isEmpty { lines += joined.count <= room ? [joined] : origin }
+            var lead = "  " + name
+            if lead.count + 2 > column {
+                text += lead + "\n"
+                lead = ""
             }
+            text += lead + String(repeating: " ", count: column - lead.count) + lines[0] + "\n"
+            for line in lines.dropFirst() { text += indent + line + "\n" }
         }
         // Paragraphs (split at blank lines) reflowed to the width.
         let paragraphs = discussion.split(separator: "\n\n", omittingEmptySubsequences: false).map { paragraph in

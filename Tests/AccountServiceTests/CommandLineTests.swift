@@ -13,9 +13,9 @@ struct CommandLineTests {
         let result = try await run(["--help"])
         #expect(result.status == 0)
         for line in [
-            "--http-port <value>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <value>",
+            "--http-port <port>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <url>",
             "[env: AMQP_PASSWORD_FILE]", "--parked-limit", "Exit status:",
-            "--snapshot-dir <value>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
+            "--snapshot-dir <dir>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
         ] {
             #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
         }

@@ -60,14 +60,14 @@ struct CLIEdgeTests {
         #expect(result.status == 0)
         let lines = result.out.split(separator: "\n", omittingEmptySubsequences: false)
         for line in lines { #expect(line.count < 80, "\(line.count) columns: \(line)") }
-        // Each option's description starts in the same column, continuation lines too.
+        // Each option's description starts in the same column, continuation lines too (a name
+        // too long for the column stands on a line of its own).
         let options = lines.drop { $0 != "OPTIONS:" }.dropFirst().prefix { !$0.isEmpty }
         #expect(options.count > 20)
         let columns = Set(
-            options.map { line in
-                line.hasPrefix("  -")
-                    ? (line.firstRange(of: "  ", startingAt: 2)?.upperBound ?? 0)
-                    : line.prefix { $0 == " " }.count
+            options.compactMap { line -> Int? in
+                guard line.hasPrefix("  -") else { return line.prefix { $0 == " " }.count }
+                return line.firstRange(of: "  ", startingAt: 2)?.upperBound
             })
         #expect(columns.count == 1, "descriptions start in columns \(columns)")
         for name in [
