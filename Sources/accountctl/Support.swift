@@ -270,7 +270,14 @@ struct GeneratorOptions: ParsableArguments {
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
+        help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"),
+        transform: { text in
+            // ArgumentParser puts "The value '-5' is invalid for '--seed <S>': " before this.
+            guard let value = UInt64(text) else {
+                throw ValidationError(Int64(text) != nil ? "out of range, it must be 0 or more" : "not a whole number")
+            }
+            return value
+        })
     var seed: UInt64?
 
     @Option(

@@ -22,7 +22,8 @@ struct CLIEdgeTests {
     @Test(
         "a negative number says it is out of range (not 'Missing value')",
         arguments: [
-            ["generate", "--events", "-5"], ["generate", "--accounts", "-1"], ["publish", "--window", "-3"],
+            ["generate", "--events", "-5"], ["generate", "--accounts", "-1"], ["generate", "--seed", "-2"],
+            ["publish", "--window", "-3"],
             ["publish", "--rate", "-10"], ["verify", "--timeout", "-1"], ["get", "acc-1", "--timeout", "-2"],
             ["health", "--timeout", "-1"], ["invalid", "list", "--limit", "-4"],
         ])
