@@ -17,11 +17,12 @@ struct ProgressTerminalTests {
         let recording = socket + ".out"
         let exchange = TestBroker.uniqueName("progress")
         let names = "--exchange \(exchange) --stream \(exchange).events --invalid-queue \(exchange).invalid"
-        // It starts once the pane's output is recorded, and says DONE at the end.
+        // It starts once the pane's output is recorded, says DONE at the end, and stays until told
+        // to end (then the session, and with it the server, ends: no signal needed).
         let command =
             "tmux -S \(socket) wait-for go; env AMQP_URL='\(try TestBroker.requireURL())'"
             + " \(try builtProduct("accountctl")) publish --accounts 50 --events 6000 --rate 1500 \(names)"
-            + " > /dev/null; printf DONE; tmux -S \(socket) wait-for -S done; sleep 60"
+            + " > /dev/null; printf DONE; tmux -S \(socket) wait-for -S done; tmux -S \(socket) wait-for end"
         func tmux(_ arguments: [String]) async throws -> ProcessResult {
             try await runProcess("/usr/bin/tmux", ["-S", socket] + arguments, timeout: 60)
         }
@@ -29,7 +30,7 @@ struct ProgressTerminalTests {
         try #require(started.status == 0, "tmux: \(started.err)")
         // Only this test's server: its own socket.
         defer {
-            _ = system("/usr/bin/tmux -S \(socket) kill-server")
+            _ = system("/usr/bin/tmux -S \(socket) wait-for -S end; /usr/bin/tmux -S \(socket) kill-server")
             unlink(socket)
             unlink(recording)
         }
