@@ -29,64 +29,75 @@ public enum AccountServiceCommand {
 
     static let settings: [SettingDescriptor] =
         [
-            .init(flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds"),
-            .init(flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API"),
+            .init(
+                flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds",
+                valueName: "address"),
+            .init(
+                flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API",
+                valueName: "port"),
             .init(
                 flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS", defaultText: "1024",
-                help: "Connections open at once; past it a new one closes the one longest without a request"),
+                help: "Connections open at once; past it a new one closes the one longest without a request",
+                valueName: "count"),
             .init(
                 flag: "http-idle-timeout", variable: "HTTP_IDLE_TIMEOUT", defaultText: "60",
-                help: "Seconds a connection may send nothing before it is closed"),
+                help: "Seconds a connection may send nothing before it is closed", valueName: "seconds"),
             .init(
                 flag: "http-header-timeout", variable: "HTTP_HEADER_TIMEOUT", defaultText: "10",
-                help: "Seconds from a request's first byte to the end of its header fields"),
+                help: "Seconds from a request's first byte to the end of its header fields", valueName: "seconds"),
             .init(
                 flag: "http-request-timeout", variable: "HTTP_REQUEST_TIMEOUT", defaultText: "30",
-                help: "Seconds from a request's first byte to its end, body included"),
+                help: "Seconds from a request's first byte to its end, body included", valueName: "seconds"),
             .init(
                 flag: "http-output-buffer", variable: "HTTP_OUTPUT_BUFFER", defaultText: "65536",
-                help: "Answer bytes queued per connection before answers wait for the client to read"),
+                help: "Answer bytes queued per connection before answers wait for the client to read",
+                valueName: "bytes"),
             .init(
                 flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
-                help: "Name in X-Served-By and /stats"),
+                help: "Name in X-Served-By and /stats", valueName: "name"),
             .init(
-                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events"),
+                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events",
+                valueName: "name"),
             .init(
                 flag: "events-stream", variable: "EVENTS_STREAM", defaultText: "accounts.events",
-                help: "The event log, a RabbitMQ stream"),
+                help: "The event log, a RabbitMQ stream", valueName: "name"),
             .init(
                 flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: "accounts.events.invalid",
-                help: "Queue for events that cannot be applied"),
+                help: "Queue for events that cannot be applied", valueName: "name"),
             .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
-                help: "Stream deliveries in flight, 1..65535"),
+                help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
                 flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "10000",
-                help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap"),
+                help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap",
+                valueName: "count"),
             .init(
                 flag: "parked-max-bytes", variable: "PARKED_MAX_BYTES", defaultText: "16777216",
-                help: "Bytes out-of-order events may hold; past it the oldest goes out as sequence_gap"),
+                help: "Bytes out-of-order events may hold; past it the oldest goes out as sequence_gap",
+                valueName: "bytes"),
             .init(
                 flag: "inflight-max-bytes", variable: "INFLIGHT_MAX_BYTES", defaultText: "50331648",
-                help: "Bytes stream deliveries in flight may hold; lowers the prefetch to fit the largest"),
+                help: "Bytes stream deliveries in flight may hold; lowers the prefetch to fit the largest",
+                valueName: "bytes"),
             .init(
                 flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT", defaultText: "8",
-                help: "Seconds a stop may take before the process exits anyway"),
+                help: "Seconds a stop may take before the process exits anyway", valueName: "seconds"),
             .init(
                 flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY", defaultText: "10",
-                help: "Longest wait between connection attempts, in seconds"),
+                help: "Longest wait between connection attempts, in seconds", valueName: "seconds"),
             .init(
                 flag: "snapshot-dir", variable: "SNAPSHOT_DIR", defaultText: "off",
-                help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop"),
+                help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop",
+                valueName: "dir"),
             .init(
                 flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL", defaultText: "30",
-                help: "Seconds between snapshots while events arrive"),
+                help: "Seconds between snapshots while events arrive", valueName: "seconds"),
             .init(
                 flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
-                help: "trace, debug, info, notice, warning, error or critical"),
+                help: "trace, debug, info, notice, warning, error or critical", valueName: "level"),
             .init(
                 flag: "log-format", variable: "LOG_FORMAT", defaultText: "text on a terminal, else json",
-                help: "json (one object per line) or text"),
+                help: "json (one object per line) or text", valueName: "format"),
         ] + BrokerSettings.descriptors
 
     /// A tracer and the background service that exports its spans (run beside the others).
@@ -117,6 +128,9 @@ public enum AccountServiceCommand {
         let flags: [String: String]
         do {
             flags = try CommandLineFlags.parse(Array(CommandLine.arguments.dropFirst()), known: settings)
+        } catch .version {
+            print("accountservice \(BuildInfo.version)")
+            exit(0)
         } catch .help {
             print(
                 CommandLineFlags.help(

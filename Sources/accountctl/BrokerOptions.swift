@@ -49,5 +49,5 @@ struct BrokerOptions: ParsableArguments, Sendable {
 private func help(_ flag: String) -> ArgumentHelp {
     guard let setting = BrokerSettings.descriptors.first(where: { $0.flag == flag }) else { return ArgumentHelp() }
     let defaultText = setting.defaultText.map { " (default: \($0))" } ?? ""
-    return ArgumentHelp("\(setting.help) [env: \(setting.variable)]\(defaultText)", valueName: "value")
+    return ArgumentHelp("\(setting.help) [env: \(setting.variable)]\(defaultText)", valueName: setting.valueName)
 }

@@ -13,12 +13,14 @@ struct CommandLineTests {
         let result = try await run(["--help"])
         #expect(result.status == 0)
         for line in [
-            "--http-port <value>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <value>",
+            "--http-port <port>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <url>",
             "[env: AMQP_PASSWORD_FILE]", "--parked-limit", "Exit status:",
-            "--snapshot-dir <value>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
-            "[env: HTTP_MAX_CONNECTIONS] (default: 1024)", "[env: HTTP_HEADER_TIMEOUT] (default: 10)",
+            "--snapshot-dir <dir>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
+            "--http-max-connections <count>", "[env: HTTP_MAX_CONNECTIONS] (default: 1024)",
+            "--http-header-timeout <seconds>", "[env: HTTP_HEADER_TIMEOUT] (default: 10)",
             "[env: HTTP_REQUEST_TIMEOUT] (default: 30)", "[env: HTTP_IDLE_TIMEOUT] (default: 60)",
-            "[env: HTTP_OUTPUT_BUFFER] (default: 65536)",
+            "--http-output-buffer <bytes>", "[env: HTTP_OUTPUT_BUFFER] (default: 65536)",
+            "--parked-max-bytes <bytes>", "--inflight-max-bytes <bytes>",
         ] {
             #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
         }

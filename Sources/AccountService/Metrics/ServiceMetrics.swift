@@ -1,3 +1,4 @@
+import AccountMessaging
 import AccountProjection
 public import CoreMetrics
 public import Prometheus
@@ -166,7 +167,7 @@ public final class ServiceMetrics: Sendable {
 
 /// What this build is, for `accountservice_build_info`.
 public enum BuildInfo {
-    public static let version = "0.4.0"
+    public static let version = ProductVersion.current
     #if compiler(>=6.4)
         public static let swift = "6.4+"
     #elseif compiler(>=6.3)
