@@ -29,7 +29,8 @@ public struct SettingDescriptor: Sendable {
     }
 }
 
-/// The broker settings of CONTRACT §5, each a flag or the environment variable of the same
+/// The broker settings of docs/operations.md#configuration, each a flag or the environment variable of the
+/// same
 /// name (a flag wins). Free of any argument parser: each program reads its flags its own way
 /// and hands them over by name.
 public enum BrokerSettings {
@@ -117,7 +118,7 @@ public enum BrokerSettings {
         return configuration
     }
 
-    /// The password file's bytes, less one trailing newline (CONTRACT §6).
+    /// The password file's bytes, less one trailing newline (docs/operations.md#configuration).
     static func readPassword(path: String) throws(SettingError) -> String {
         guard let file = fopen(path, "rb") else {
             throw SettingError(
@@ -201,7 +202,7 @@ extension Environment {
         return value
     }
 
-    /// `EVENTS_STREAM` → `events-stream`: every variable's flag (CONTRACT §5).
+    /// `EVENTS_STREAM` → `events-stream`: every variable's flag (docs/operations.md#configuration).
     public static func flagName(_ variable: String) -> String {
         variable.lowercased().replacingUnderscores()
     }

@@ -1,4 +1,4 @@
-/// The five event types of CONTRACT §2.
+/// The five event types of docs/events.md#field-rules.
 public enum EventType: String, Sendable, Hashable, CaseIterable {
     case accountOpened = "AccountOpened"
     case moneyDeposited = "MoneyDeposited"
@@ -24,7 +24,7 @@ public struct EventProblem: Sendable, Equatable, Error {
 ///
 /// Any other fault is kept in `problem` rather than failing the decoding: the event
 /// still takes its place (the version moves past it), and it is rejected only when its
-/// turn comes (CONTRACT §3.4, §6).
+/// turn comes (docs/events.md#rejections-and-the-invalid-queue).
 public struct Event: Sendable, Equatable {
     /// As received when it was a JSON string, else empty.
     public var eventId: String
@@ -41,7 +41,7 @@ public struct Event: Sendable, Equatable {
     public var currency: String
     /// `MoneyDeposited` and `MoneyWithdrawn` without a problem (1 ... 10^15); 0 otherwise.
     public var amount: Int64
-    /// The first content fault, in the order the Go peer checks them; nil when the event
+    /// The first content fault, in the order of docs/events.md#decoding-details; nil when the event
     /// can be applied (the projection may still refuse it: closed account, never opened,
     /// balance overflow).
     public var problem: EventProblem?

@@ -1,4 +1,5 @@
-/// Events waiting for a gap in their account's history to fill (CONTRACT §3.3): found by
+/// Events waiting for a gap in their account's history to fill
+/// (docs/events.md#how-the-projection-applies-an-event): found by
 /// (account, sequence), and kept in a FIFO so the longest-parked goes first, all in O(1).
 struct ParkingLot<Origin> {
     struct Key: Hashable, Sendable {

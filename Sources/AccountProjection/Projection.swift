@@ -58,8 +58,8 @@ public struct ProjectionStatistics: Sendable, Equatable {
     }
 }
 
-/// The accounts built from the event log by the rules of CONTRACT §3 and §6, as the Go
-/// peer applies them. Pure and deterministic: the same bodies in the same order give the
+/// The accounts built from the event log by the rules of docs/events.md#how-the-projection-applies-an-event.
+/// Pure and deterministic: the same bodies in the same order give the
 /// same state and the same rejections. Not thread-safe: one writer, readers under a lock.
 ///
 /// `Origin` is whatever the caller attaches to an event (the service: the original

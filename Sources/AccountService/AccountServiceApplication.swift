@@ -3,7 +3,7 @@ public import ServiceLifecycle
 public import Tracing
 public import UnixSignals
 
-/// Everything `accountservice` is configured with (CONTRACT §5); the executable fills
+/// Everything `accountservice` is configured with (docs/operations.md#configuration); the executable fills
 /// it from flags and environment, tests fill it directly.
 ///
 /// - `consumer`: broker, names, prefetch, reconnect backoff.

@@ -2,7 +2,7 @@ import AMQP
 import AccountMessaging
 import ArgumentParser
 
-/// The broker flags of CONTRACT §5 for accountctl's subcommands; each also reads the
+/// The broker flags of docs/operations.md#configuration for accountctl's subcommands; each also reads the
 /// environment variable of the same name (see ``BrokerSettings``).
 struct BrokerOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("amqp-url"), help: help("amqp-url"))

@@ -387,7 +387,8 @@ private func publishAll(
 }
 
 /// The connection publish uses, which it can open again after a loss: connect, declare the
-/// topology (retrying the transient 404 a restarted broker gives, CONTRACT §6), confirm mode.
+/// topology (retrying the transient 404 a restarted broker gives, docs/events.md#broker-topology), confirm
+/// mode.
 final class BrokerLink: @unchecked Sendable {
     let configuration: AMQPConfiguration
     let topology: Topology

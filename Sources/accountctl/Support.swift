@@ -226,7 +226,7 @@ func percentEncoded(_ text: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// The three broker object names, as flags or environment variables (CONTRACT §1).
+/// The three broker object names, as flags or environment variables (docs/events.md#broker-topology).
 struct TopologyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Topic exchange to publish to [env: EXCHANGE] (default: accounts)", valueName: "name"))
     var exchange: String?

@@ -5,7 +5,7 @@ import ArgumentParser
     import Glibc
 #endif
 
-/// accountctl: the producer and checker CLI of the account service (CONTRACT §5).
+/// accountctl: the producer and checker CLI of the account service (docs/operations.md#configuration).
 struct Accountctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accountctl",

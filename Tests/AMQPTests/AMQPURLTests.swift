@@ -5,7 +5,7 @@ import Testing
 
 @Suite("AMQP URL parsing")
 struct AMQPURLTests {
-    @Test("the contract's default URL")
+    @Test("the documented default URL")
     func defaultURL() throws {
         let url = try AMQPURL(parsing: "amqp://guest:guest@127.0.0.1:5672/%2f")
         #expect(url.scheme == .amqp)

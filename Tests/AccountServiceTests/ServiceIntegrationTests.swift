@@ -9,7 +9,7 @@ import Testing
 #endif
 
 /// The real `accountservice` process against a real RabbitMQ, through the broker and the
-/// HTTP API only (CONTRACT §1-§4, §6).
+/// HTTP API only (docs/events.md, docs/read-api.md).
 @Suite("accountservice against a real broker", .enabled(if: TestBroker.enabled))
 struct ServiceIntegrationTests {
     @Test("a small history published to the stream is served over HTTP, field for field")

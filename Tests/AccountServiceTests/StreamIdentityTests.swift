@@ -3,7 +3,7 @@ import AccountMessaging
 import TestSupport
 import Testing
 
-/// A stream deleted and recreated under a running replica (CONTRACT §1's stream, replaced):
+/// A stream deleted and recreated under a running replica (docs/events.md#broker-topology, replaced):
 /// the replica notices, says so, and rebuilds from the new stream instead of mixing them.
 @Suite("accountservice and a replaced stream", .enabled(if: TestBroker.enabled), .serialized)
 struct StreamIdentityTests {

@@ -267,7 +267,7 @@ struct AccountctlBrokerTests {
         #expect(!result.err.contains("not-the-Password-123") && !result.out.contains("not-the-Password-123"))
     }
 
-    @Test("publish sends the history in order, with the contract's properties, all confirmed")
+    @Test("publish sends the history in order, with the documented properties, all confirmed")
     func publishInOrder() async throws {
         let names = names()
         let connection = try await TestBroker.connect()

@@ -2,7 +2,7 @@ public import AMQP
 
 /// What the service keeps of a delivery so that, if the event is rejected (now, or later
 /// from the parking lot), it can go to the invalid queue with its original body,
-/// properties, headers and routing key (CONTRACT §3.4, §6).
+/// properties, headers and routing key (docs/events.md#rejections-and-the-invalid-queue).
 ///
 /// A class: it travels with every event through the batch, the projection and the parking
 /// lot, and a copy is then one reference count instead of one per string it holds.

@@ -4,7 +4,8 @@ import AccountProjection
 /// Sends rejected events to the invalid-events queue with their original body,
 /// properties and headers plus `x-error`, `x-error-detail`, `x-original-routing-key`
 /// and `x-stream-offset` (a long) (and, for a body kept only in part, `x-original-body-size`
-/// and `x-body-truncated`), and waits for the broker's confirm (CONTRACT §3.4).
+/// and `x-body-truncated`), and waits for the broker's confirm
+/// (docs/events.md#rejections-and-the-invalid-queue).
 ///
 /// What a producer may put in a message must never make it impossible to send back: a
 /// rejection that cannot be published is retried forever and stalls the consumer. So

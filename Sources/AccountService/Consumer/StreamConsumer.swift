@@ -9,7 +9,7 @@ public import Tracing
 /// What the stream consumer needs to know.
 ///
 /// - `amqp`: the broker and how to talk to it.
-/// - `topology`: exchange, stream and invalid-queue names (CONTRACT §1).
+/// - `topology`: exchange, stream and invalid-queue names (docs/events.md#broker-topology).
 /// - `prefetch`: deliveries in flight from the stream (basic.qos). Default 1000.
 /// - `reconnect`: backoff between connection attempts. Default 250 ms doubling to 10 s, jittered.
 /// - `maxInFlightBytes`: bytes the deliveries in flight may hold at most. A delivery keeps at most
@@ -299,7 +299,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
-    /// Ends a connection whose stream was found replaced; the next one consumes the new stream from its start.
+    /// Ends a connection whose stream was found replaced; the next one consumes the new stream from its
+    /// start.
     static let streamReplaced = AMQPError.connectionLost(
         reason: "the stream was replaced; consuming the new one from its first offset")
 
@@ -339,7 +340,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// Finds the stream's last offset as it stands now: a consumer at `x-stream-offset:
     /// last` is handed the whole last chunk at once, and its highest offset is the tail.
     /// The passive declare's message count lags by seconds, so it only says how long to
-    /// wait for that chunk (CONTRACT §6). Nil when the probe failed; `tail` nil for an
+    /// wait for that chunk (docs/read-api.md#readiness). Nil when the probe failed; `tail` nil for an
     /// empty stream.
     private func findTail(connection: AMQPConnection, patient: Bool = false) async -> ProbedTail? {
         let stream = settings.topology.stream

@@ -28,7 +28,7 @@ public struct HTTPAnswer: Sendable {
     public var reasonPhrase: String { ReadAPI.reasonPhrase(self.status) }
 }
 
-/// The HTTP read API of CONTRACT §4, as a pure function from (method, request target)
+/// The HTTP read API of docs/read-api.md, as a pure function from (method, request target)
 /// to an ``HTTPAnswer``. It knows nothing of sockets or NIO; ``HTTPServer`` serves it.
 ///
 /// Routing (on the path, before the query):
@@ -262,7 +262,7 @@ public struct ReadAPI: Sendable {
         return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
     }
 
-    /// CONTRACT §2: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
+    /// docs/events.md#field-rules: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
     static func isValidAccountID(_ id: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...64).contains(id.count) else { return false }
         for c in id {
