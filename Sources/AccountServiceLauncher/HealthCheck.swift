@@ -1,3 +1,5 @@
+import AccountMessaging
+
 #if canImport(Glibc)
     import Glibc
 #endif
