@@ -25,6 +25,9 @@ public enum AccountServiceCommand {
 
         Exit status: 0 after a clean stop, 2 for a bad setting, 1 when the read API cannot
         listen (say, the port is taken).
+
+        `accountservice healthcheck [--ready] [--http-port N]` asks a running service's /health
+        (or /ready) on 127.0.0.1 and exits 0 on 200, else 1: a container's HEALTHCHECK.
         """
 
     static let settings: [SettingDescriptor] =
@@ -116,6 +119,8 @@ public enum AccountServiceCommand {
     /// thread with `pthread_exit`, whose forced unwinding reads the binary's unwind tables
     /// (about 1 MB more resident memory for the life of the process).
     public static func runAndExit(makeTracing: (@Sendable (Logger) throws -> TracingBackend)? = nil) -> Never {
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "healthcheck" { exit(HealthCheck.run(Array(arguments.dropFirst()))) }
         Task.detached {
             await main(makeTracing: makeTracing)
             exit(0)
