@@ -103,10 +103,12 @@ class MemoryCgroup:
             return None
 
     def reset_peak(self):
+        """False where the peak cannot be reset (v2 before Linux 6.12): sample usage() instead."""
         try:
             _write(self._file("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"), 0)
+            return True
         except OSError:
-            pass
+            return False
 
     def oom_kills(self):
         """OOM kills in this cgroup so far (memory.events on v2, memory.oom_control on v1)."""
