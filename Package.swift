@@ -36,6 +36,13 @@ let package = Package(
             pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]
         ),
+        // OpenSSL (libssl, already linked through librabbitmq) for accountctl's https:// client.
+        // No pkgConfig: its -L/usr/lib/… would come first on the link line and make the release
+        // build (scripts/build-release) take the shared librabbitmq over the static one.
+        .systemLibrary(
+            name: "COpenSSL",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API.
         .target(
             name: "AMQP",
@@ -107,6 +114,7 @@ let package = Package(
                 "AccountMessaging",
                 "AccountProjection",
                 "AccountHistory",
+                "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -12,6 +12,8 @@
 /// - `blockedTimeout`: how long publishes may wait while the broker blocks publishing
 ///   (`connection.blocked`: a memory or disk alarm) before they fail with
 ///   ``AMQPError/blocked(reason:waited:)``. Default 60 s; nil waits as long as it takes.
+/// - `maxBodyBytes`: the most bytes of a delivered body kept in memory; the rest is read
+///   and dropped as it arrives, and ``AMQPDelivery/bodySize`` says how large it was. Default nil (all).
 public struct AMQPConfiguration: Sendable {
     public var url: AMQPURL
     public var heartbeat: Int
@@ -22,6 +24,7 @@ public struct AMQPConfiguration: Sendable {
     /// Largest frame we accept; bodies above it arrive in several frames.
     public var frameMax: Int
     public var blockedTimeout: Duration?
+    public var maxBodyBytes: Int?
 
     /// TLS settings, used with `amqps://` only.
     ///
@@ -53,8 +56,10 @@ public struct AMQPConfiguration: Sendable {
         tls: TLS = TLS(),
         connectionName: String = "swift-amqp",
         frameMax: Int = 131_072,
-        blockedTimeout: Duration? = .seconds(60)
+        blockedTimeout: Duration? = .seconds(60),
+        maxBodyBytes: Int? = nil
     ) {
+        self.maxBodyBytes = maxBodyBytes
         self.url = url
         self.heartbeat = url.heartbeat ?? heartbeat
         if let ms = url.connectionTimeoutMilliseconds {

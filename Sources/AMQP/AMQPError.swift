@@ -27,6 +27,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The broker has blocked publishing on this connection (a memory or disk alarm) for
     /// longer than the configured `blockedTimeout`; the messages were not sent.
     case blocked(reason: String, waited: Duration)
+    /// A publish made no progress for `blockedTimeout` without the broker blocking the
+    /// connection: `detail` names the message, how much of it was written, what the socket holds.
+    case publishStalled(detail: String)
     /// librabbitmq reported an error that none of the above describes.
     case library(operation: String, status: Int32, message: String)
 
@@ -58,6 +61,8 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .blocked(let reason, let waited):
             return "the broker has blocked publishing for \(waited) (\(reason)): it is short of memory or disk;"
                 + " free some on the broker or raise its limits"
+        case .publishStalled(let detail):
+            return "publishing stalled: \(detail); the network or the broker is not reading this connection"
         case .library(let operation, let status, let message):
             return "\(operation) failed: \(message) (librabbitmq status \(status))"
         }

@@ -160,6 +160,12 @@ public struct DeferredProperties: Sendable {
         case .encoded(let bytes): AMQPProperties(encoded: bytes)
         }
     }
+
+    /// Bytes held for the encoded form (0 for decoded ones, which hold no buffer of their own).
+    public var encodedCount: Int {
+        if case .encoded(let bytes) = storage { return bytes.count }
+        return 0
+    }
 }
 
 /// A message received from a queue or stream.
@@ -172,6 +178,9 @@ public struct AMQPDelivery: Sendable {
     /// The properties as received; `properties` decodes them.
     public private(set) var deferredProperties: DeferredProperties
     public var body: [UInt8]
+    /// The size of the body as sent; above `body.count` when the connection's
+    /// `maxBodyBytes` cut it (the rest was read and dropped).
+    public var bodySize: Int
     /// The stream offset RabbitMQ puts in the `x-stream-offset` header of each
     /// delivery from a stream; nil for classic and quorum queues.
     public private(set) var streamOffset: Int64?
@@ -193,8 +202,9 @@ public struct AMQPDelivery: Sendable {
 
     init(
         deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String, consumerTag: String,
-        deferredProperties: DeferredProperties, streamOffset: Int64?, body: [UInt8]
+        deferredProperties: DeferredProperties, streamOffset: Int64?, body: [UInt8], bodySize: Int? = nil
     ) {
+        self.bodySize = bodySize ?? body.count
         self.deliveryTag = deliveryTag
         self.redelivered = redelivered
         self.exchange = exchange

@@ -55,45 +55,56 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
             throw .invalidURL(reason: "scheme '\(schemeText)' is not amqp or amqps")
         }
         var rest = Substring(String(decoding: bytes[(separator + 3)...], as: UTF8.self))
+        // The user info first, up to the last '@' anywhere: a password may hold a raw '/', '?'
+        // or '#' (they should be percent-encoded), which must not be taken for the path, query
+        // or fragment, nor ever be echoed as one. So a vhost with a raw '@' must be written %40.
+        var user = "guest"
+        var password = "guest"
+        // The password as written and decoded, when the URL has one.
+        var secrets: [String] = []
+        if let at = rest.lastIndex(of: "@") {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                user = try Self.percentDecode(userInfo[..<colon], part: "user name")
+                let raw = userInfo[userInfo.index(after: colon)...]
+                secrets = [String(raw)]
+                password = try Self.percentDecode(raw, part: "password")
+                secrets.append(password)
+            } else {
+                user = try Self.percentDecode(userInfo, part: "user name")
+            }
+        }
+        // Whatever an error echoes is checked against the password first.
+        func shown(_ fragment: some StringProtocol) -> String {
+            Self.mayHoldSecret(String(fragment), secrets)
+                ? "(not shown: it may hold part of the password)" : "'\(fragment)'"
+        }
         if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
         var query: Substring = ""
         if let mark = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: mark)...]
             rest = rest[..<mark]
         }
-        var authority = rest
+        var hostPort = rest
         var path: Substring = ""
         if let slash = rest.firstIndex(of: "/") {
-            authority = rest[..<slash]
+            hostPort = rest[..<slash]
             path = rest[rest.index(after: slash)...]
-        }
-
-        var user = "guest"
-        var password = "guest"
-        var hostPort = authority
-        if let at = authority.lastIndex(of: "@") {
-            let userInfo = authority[..<at]
-            hostPort = authority[authority.index(after: at)...]
-            if let colon = userInfo.firstIndex(of: ":") {
-                user = try Self.percentDecode(userInfo[..<colon], part: "user name")
-                password = try Self.percentDecode(userInfo[userInfo.index(after: colon)...], part: "password")
-            } else {
-                user = try Self.percentDecode(userInfo, part: "user name")
-            }
         }
 
         var host = ""
         var portText: Substring?
         if hostPort.hasPrefix("[") {
             guard let close = hostPort.firstIndex(of: "]") else {
-                throw .invalidURL(reason: "IPv6 host '\(hostPort)' lacks its closing ']'")
+                throw .invalidURL(reason: "IPv6 host \(shown(hostPort)) lacks its closing ']'")
             }
             host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
             let after = hostPort[hostPort.index(after: close)...]
             if after.hasPrefix(":") {
                 portText = after.dropFirst()
             } else if !after.isEmpty {
-                throw .invalidURL(reason: "unexpected '\(after)' after the IPv6 host")
+                throw .invalidURL(reason: "unexpected \(shown(after)) after the IPv6 host")
             }
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = try Self.percentDecode(hostPort[..<colon], part: "host")
@@ -106,7 +117,7 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         var port = scheme == .amqps ? 5671 : 5672
         if let portText, !portText.isEmpty {
             guard let value = Int(portText), (1...65535).contains(value) else {
-                throw .invalidURL(reason: "port '\(portText)' is not a number in 1..65535")
+                throw .invalidURL(reason: "port \(shown(portText)) is not a number in 1..65535")
             }
             port = value
         }
@@ -115,7 +126,7 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         if !path.isEmpty {
             if path.contains("/") {
                 throw .invalidURL(
-                    reason: "vhost '\(path)' contains '/': percent-encode it as %2f (the default vhost is %2f)"
+                    reason: "vhost \(shown(path)) contains '/': percent-encode it as %2f (the default vhost is %2f)"
                 )
             }
             vhost = try Self.percentDecode(path, part: "vhost")
@@ -130,18 +141,37 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
             switch key {
             case "heartbeat":
                 guard let seconds = Int(value), (0...65535).contains(seconds) else {
-                    throw .invalidURL(reason: "heartbeat '\(value)' is not a number of seconds in 0..65535")
+                    throw .invalidURL(reason: "heartbeat \(shown(value)) is not a number of seconds in 0..65535")
                 }
                 heartbeat = seconds
             case "connection_timeout":
                 guard let ms = Int(value), ms > 0 else {
-                    throw .invalidURL(reason: "connection_timeout '\(value)' is not a positive number of milliseconds")
+                    throw .invalidURL(
+                        reason: "connection_timeout \(shown(value)) is not a positive number of milliseconds")
                 }
                 connectionTimeoutMilliseconds = ms
             default:
                 continue  // other RabbitMQ URI parameters (channel_max, auth_mechanism, …) are not used here
             }
         }
+    }
+
+    /// True when `fragment` and a secret share 3 characters in a row, or either holds the other.
+    static func mayHoldSecret(_ fragment: String, _ secrets: [String]) -> Bool {
+        let piece = Array(fragment)
+        for secret in secrets where !secret.isEmpty {
+            let chars = Array(secret)
+            if piece.count < 3 || chars.count < 3 {
+                if fragment.contains(secret) || (!fragment.isEmpty && secret.contains(fragment)) { return true }
+                continue
+            }
+            var windows = Set<String>()
+            for start in 0...(chars.count - 3) { windows.insert(String(chars[start..<start + 3])) }
+            for start in 0...(piece.count - 3) where windows.contains(String(piece[start..<start + 3])) {
+                return true
+            }
+        }
+        return false
     }
 
     /// The URL with the password replaced by `***`: safe for logs and errors.

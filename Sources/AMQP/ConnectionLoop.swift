@@ -51,13 +51,19 @@ final class ConnectionLoop: @unchecked Sendable {
     /// without a deadline. They go out when the broker unblocks and the socket has room, or
     /// fail after `blockedTimeout`.
     private var heldPublishes: [HeldPublish] = []
-    private var heldSince: ContinuousClock.Instant?
     private var blockedSince: ContinuousClock.Instant?
 
     private struct HeldPublish {
         var channel: UInt16
         var messages: ArraySlice<AMQPMessage>
         var batch: PublishBatch
+        /// Nil: nothing of the first message written yet; else its method and header are
+        /// written, and this many bytes of its body.
+        var bodyBytesSent: Int?
+        /// When the socket last took a frame of this publish (or it started waiting).
+        var lastProgress: ContinuousClock.Instant = .now
+
+        mutating func progressed() { lastProgress = .now }
     }
 
     /// Called on the connection thread when the broker blocks (true) or unblocks (false) publishers.
@@ -130,7 +136,14 @@ final class ConnectionLoop: @unchecked Sendable {
                 tls.caFile
                 ?? (fileIsReadable(AMQPConfiguration.TLS.systemCABundle) ? AMQPConfiguration.TLS.systemCABundle : nil)
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
-            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyPeer ? 1 : 0)
+            // OpenSSL checks the name in the handshake (an IP address too, which rabbitmq-c's own
+            // check, DNS names only, refuses): so that one is off.
+            amqp_ssl_socket_set_verify_hostname(socket, 0)
+            if tls.verifyPeer && cra_ssl_expect_peer_name(socket, url.host) != 0 {
+                throw .tlsFailed(
+                    host: url.host, port: url.port, reason: "cannot set up the check of the broker's name '\(url.host)'"
+                )
+            }
             if let caFile {
                 let status = amqp_ssl_socket_set_cacert(socket, caFile)
                 if status != AMQP_STATUS_OK.rawValue {
@@ -203,7 +216,13 @@ final class ConnectionLoop: @unchecked Sendable {
         case AMQP_STATUS_SSL_ERROR.rawValue, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue,
             AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue, AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue,
             AMQP_STATUS_SSL_SET_ENGINE_FAILED.rawValue:
-            return .tlsFailed(host: url.host, port: url.port, reason: statusMessage(status))
+            guard configuration.tls.verifyPeer, status != AMQP_STATUS_SSL_SET_ENGINE_FAILED.rawValue else {
+                return .tlsFailed(host: url.host, port: url.port, reason: statusMessage(status))
+            }
+            return .tlsFailed(
+                host: url.host, port: url.port,
+                reason: "\(statusMessage(status)) (the broker's certificate must chain to the CA file and name"
+                    + " '\(url.host)' in its subjectAltName, as a DNS name or an IP address)")
         case AMQP_STATUS_TIMEOUT.rawValue:
             return .connectFailed(
                 host: url.host, port: url.port, reason: "no answer within \(configuration.connectTimeout)")
@@ -393,17 +412,21 @@ final class ConnectionLoop: @unchecked Sendable {
         switch method.id {
         case CRA_BASIC_DELIVER:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            // Strings first: reading the body gives the method frame's memory back to librabbitmq.
             let tag = recentStrings.string(deliver.consumer_tag)
-            let (properties, streamOffset, body) = try readDeliveryContent(channel: channelID)
+            let exchange = recentStrings.string(deliver.exchange)
+            let routingKey = recentStrings.string(deliver.routing_key)
+            let (properties, streamOffset, body, bodySize) = try readDeliveryContent(channel: channelID)
             let delivery = AMQPDelivery(
                 deliveryTag: deliver.delivery_tag,
                 redelivered: deliver.redelivered != 0,
-                exchange: recentStrings.string(deliver.exchange),
-                routingKey: recentStrings.string(deliver.routing_key),
+                exchange: exchange,
+                routingKey: routingKey,
                 consumerTag: tag,
                 deferredProperties: properties,
                 streamOffset: streamOffset,
-                body: body)
+                body: body,
+                bodySize: bodySize)
             if let consumer = consumers[tag] {
                 if consumer.pending.isEmpty {
                     consumersWithDeliveries.append(consumer)
@@ -421,10 +444,10 @@ final class ConnectionLoop: @unchecked Sendable {
             channels[channelID]?.confirm(upTo: nack.delivery_tag, multiple: nack.multiple != 0, outcome: .nacked)
         case CRA_BASIC_RETURN:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let reply = String(amqpBytes: returned.reply_text)
             _ = try readContent(channel: channelID)
             // The broker sends basic.return just before the basic.ack of the same message.
-            channels[channelID]?.pendingReturn = .returned(
-                code: returned.reply_code, reply: String(amqpBytes: returned.reply_text))
+            channels[channelID]?.pendingReturn = .returned(code: returned.reply_code, reply: reply)
         case CRA_BASIC_CANCEL:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = String(amqpBytes: cancel.consumer_tag)
@@ -462,14 +485,16 @@ final class ConnectionLoop: @unchecked Sendable {
     /// bytes instead of a String per property. The stream offset is read from them at once.
     private func readDeliveryContent(
         channel: UInt16
-    ) throws(AMQPError) -> (DeferredProperties, streamOffset: Int64?, body: [UInt8]) {
+    ) throws(AMQPError) -> (DeferredProperties, streamOffset: Int64?, body: [UInt8], bodySize: Int) {
         guard let connection else { throw .closedByClient }
         let frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_HEADER)
         let header = frame.payload.properties
         let decoded = header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
         let properties = DeferredProperties(encoded: [UInt8](amqpBytes: header.raw))
-        let body = try readBody(connection, channel: channel, size: Int(header.body_size))
-        return (properties, decoded.streamOffset, body)
+        let streamOffset = decoded.streamOffset
+        let size = Int(header.body_size)
+        let body = try readBody(connection, channel: channel, size: size, keep: configuration.maxBodyBytes ?? size)
+        return (properties, streamOffset, body, size)
     }
 
     /// Reads the content header and body frames that follow basic.return.
@@ -480,21 +505,30 @@ final class ConnectionLoop: @unchecked Sendable {
         let properties = AMQPProperties(
             c: frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee,
             strings: &recentStrings)
-        return (properties, try readBody(connection, channel: channel, size: size))
+        let body = try readBody(connection, channel: channel, size: size, keep: 0)
+        return (properties, body)
     }
 
+    /// Reads a body of `size` bytes, keeping the first `keep`: the frames past them are read
+    /// and dropped one by one, so a body of any size never sits in memory whole.
     private func readBody(
-        _ connection: amqp_connection_state_t, channel: UInt16, size: Int
+        _ connection: amqp_connection_state_t, channel: UInt16, size: Int, keep: Int
     ) throws(AMQPError) -> [UInt8] {
         var frame: amqp_frame_t
         var body: [UInt8] = []
-        body.reserveCapacity(size)
-        while body.count < size {
+        let kept = min(size, max(0, keep))
+        body.reserveCapacity(kept)
+        var read = 0
+        while read < size {
             frame = try nextContentFrame(connection, channel: channel, type: CRA_FRAME_BODY)
             let fragment = frame.payload.body_fragment
-            if fragment.len > 0 {
-                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: fragment.len))
+            let wanted = min(fragment.len, kept - body.count)
+            if wanted > 0 {
+                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: wanted))
             }
+            read += fragment.len
+            // Frames already handled go back to librabbitmq's pool instead of piling up.
+            amqp_maybe_release_buffers_on_channel(connection, channel)
         }
         return body
     }
@@ -614,7 +648,10 @@ extension ConnectionLoop {
         return connection
     }
 
-    private func requireChannel(_ id: UInt16) throws(AMQPError) -> ChannelState {
+    /// The channel's state; unless `forContent`, a message half written on it is finished first,
+    /// since a method sent now would land inside its content.
+    private func requireChannel(_ id: UInt16, forContent: Bool = false) throws(AMQPError) -> ChannelState {
+        if !forContent { finishContentInProgress(on: id) }
         guard let channel = channels[id] else {
             throw failure ?? .channelClosed(code: 504, reply: "CHANNEL_ERROR - channel \(id) is closed")
         }
@@ -688,6 +725,7 @@ extension ConnectionLoop {
 
     func closeChannel(_ id: UInt16) throws(AMQPError) {
         guard channels[id] != nil else { return }
+        finishContentInProgress(on: id)
         let connection = try requireConnection()
         let reply = amqp_channel_close(connection, id, AMQP_REPLY_SUCCESS)
         endChannel(id, error: .closedByClient)
@@ -794,6 +832,7 @@ extension ConnectionLoop {
 
     func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {
         guard consumers[consumerTag] != nil else { return }
+        finishContentInProgress(on: channel)
         let connection = try requireConnection()
         defer { arena.reset() }
         amqp_basic_cancel(connection, channel, arena.bytes(consumerTag))
@@ -830,7 +869,6 @@ extension ConnectionLoop {
             batch.fail(with: failure ?? finalError ?? .closedByClient)
             return
         }
-        if heldPublishes.isEmpty { heldSince = .now }
         heldPublishes.append(HeldPublish(channel: channel, messages: messages[...], batch: batch))
         writeHeldPublishes()
     }
@@ -841,22 +879,25 @@ extension ConnectionLoop {
             let done = write(&entry)
             if done {
                 heldPublishes.removeFirst()
-                heldSince = .now
+                if !heldPublishes.isEmpty { heldPublishes[0].progressed() }
             } else {
                 heldPublishes[0] = entry
                 return
             }
         }
-        if heldPublishes.isEmpty { heldSince = nil }
     }
 
-    /// Writes what the socket has room for; true when the entry is done (written or failed).
+    /// Writes what the socket has room for, a frame at a time; true when the entry is done
+    /// (written or failed). A message goes out as basic.publish, its content header and body
+    /// frames sized to the room there is, so one larger than the send buffer is written in
+    /// parts as the socket drains; frames of other channels (acks, heartbeats) may come
+    /// between its frames, which the protocol allows.
     private func write(_ entry: inout HeldPublish) -> Bool {
         let state: ChannelState
         let connection: amqp_connection_state_t
         do {
             connection = try requireConnection()
-            state = try requireChannel(entry.channel)
+            state = try requireChannel(entry.channel, forContent: true)
         } catch {
             entry.batch.fail(with: error)
             return true
@@ -865,15 +906,37 @@ extension ConnectionLoop {
         while let index = entry.messages.indices.first {
             let message = entry.messages[index]
             let room = cra_socket_send_room(socketFD)
-            if room >= 0 && room < message.body.count + 4096 { return false }
-            arena.reset()
-            var properties = arena.properties(message.properties)
-            let exchange = arena.bytes(message.exchange)
-            let routingKey = arena.bytes(message.routingKey)
-            let status = message.body.withUnsafeBytes { body in
-                amqp_basic_publish(
-                    connection, entry.channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
-                    amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+            var status = AMQP_STATUS_OK.rawValue
+            if entry.bodyBytesSent == nil {
+                // The method and the header (at most one frame) go out together.
+                if room >= 0 && room < min(configuration.frameMax + frameSlack, sendCapacity / 2) { return false }
+                arena.reset()
+                var properties = arena.properties(message.properties)
+                status = cra_send_publish_method(
+                    connection, entry.channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+                    message.mandatory ? 1 : 0)
+                if status == AMQP_STATUS_OK.rawValue {
+                    if state.confirmMode { state.track(batch: entry.batch, index: index) }
+                    status = cra_send_content_header(connection, entry.channel, UInt64(message.body.count), &properties)
+                }
+                entry.bodyBytesSent = 0
+                entry.progressed()
+            }
+            while status == AMQP_STATUS_OK.rawValue, let sent = entry.bodyBytesSent, sent < message.body.count {
+                let room = cra_socket_send_room(socketFD)
+                let remaining = message.body.count - sent
+                var length = min(remaining, configuration.frameMax - 8)
+                if room >= 0 {
+                    // Never a frame the socket cannot take at once (rabbitmq-c would wait in send),
+                    // nor a crowd of tiny ones: wait for a useful amount of room.
+                    length = min(length, room - frameSlack)
+                    if length < min(remaining, smallestBodyFrame) { return false }
+                }
+                status = message.body.withUnsafeBytes { body in
+                    cra_send_body_frame(connection, entry.channel, body.baseAddress! + sent, length)
+                }
+                entry.bodyBytesSent = sent + length
+                entry.progressed()
             }
             if status != AMQP_STATUS_OK.rawValue {
                 let error = lostError(status: status)
@@ -881,19 +944,60 @@ extension ConnectionLoop {
                 entry.batch.fail(with: error)
                 return true
             }
-            if state.confirmMode {
-                state.track(batch: entry.batch, index: index)
-            } else {
-                entry.batch.complete(index, .sent)
-            }
+            if !state.confirmMode { entry.batch.complete(index, .sent) }
             entry.messages = entry.messages.dropFirst()
+            entry.bodyBytesSent = nil
         }
         return true
     }
 
+    /// Writes the rest of the message half written on channel `id`, if there is one, waiting in
+    /// send as amqp_basic_publish does: a method on that channel must not land inside its content.
+    private func finishContentInProgress(on id: UInt16) {
+        guard let connection, failure == nil, var entry = heldPublishes.first, entry.channel == id,
+            let sent = entry.bodyBytesSent, let index = entry.messages.indices.first
+        else { return }
+        let body = entry.messages[index].body
+        var offset = sent
+        while offset < body.count {
+            let length = min(body.count - offset, configuration.frameMax - 8)
+            let status = body.withUnsafeBytes { cra_send_body_frame(connection, id, $0.baseAddress! + offset, length) }
+            if status != AMQP_STATUS_OK.rawValue {
+                let error = lostError(status: status)
+                failure = error
+                entry.batch.fail(with: error)
+                heldPublishes.removeFirst()
+                return
+            }
+            offset += length
+        }
+        if channels[id]?.confirmMode != true { entry.batch.complete(index, .sent) }
+        entry.messages = entry.messages.dropFirst()
+        entry.bodyBytesSent = nil
+        entry.progressed()
+        if entry.messages.isEmpty {
+            heldPublishes.removeFirst()
+            if !heldPublishes.isEmpty { heldPublishes[0].progressed() }
+        } else {
+            heldPublishes[0] = entry
+        }
+    }
+
+    /// What the socket's send buffer holds when empty. The kernel grows it as data flows, so
+    /// the thresholds below are relative to it: a small buffer still takes frames, smaller ones.
+    private var sendCapacity: Int {
+        let capacity = cra_socket_send_capacity(socketFD)
+        return capacity > 0 ? capacity : 1 << 30
+    }
+    /// Room kept free beside a frame: its 8 bytes of framing, TLS record overhead.
+    private var frameSlack: Int { min(4096, sendCapacity / 8) }
+    /// Body frames smaller than this wait for more room (unless the rest of the body is smaller).
+    private var smallestBodyFrame: Int { min(16384, sendCapacity / 4) }
+
     /// Ends the connection when publishing has been stuck longer than `blockedTimeout`: blocked
     /// by the broker with publishes waiting (held, or written and unconfirmed), or a socket that
-    /// takes nothing. Every waiting publish then fails with the reason; nothing hangs.
+    /// has taken nothing more of a held publish. Every waiting publish then fails with the reason;
+    /// nothing hangs.
     private func failHeldPublishesPastTimeout() {
         guard let limit = configuration.blockedTimeout else { return }
         let now = ContinuousClock.now
@@ -901,9 +1005,24 @@ extension ConnectionLoop {
             !heldPublishes.isEmpty || channels.values.contains(where: \.hasUnconfirmed)
         {
             failure = .blocked(reason: blockedReason, waited: limit)
-        } else if !isBlocked, let since = heldSince, !heldPublishes.isEmpty, now - since >= limit {
-            failure = .timeout(operation: "taking our messages (its socket accepted nothing for \(limit))")
+        } else if !isBlocked, let entry = heldPublishes.first, now - entry.lastProgress >= limit {
+            failure = .publishStalled(detail: stallDetail(entry, waited: limit))
         }
+    }
+
+    /// Which publish is stuck and how: its size and destination, how far it got, what the socket holds.
+    private func stallDetail(_ entry: HeldPublish, waited: Duration) -> String {
+        let queued =
+            cra_socket_send_room(socketFD) >= 0 ? "\(sendCapacity - cra_socket_send_room(socketFD))" : "unknown"
+        guard let message = entry.messages.first else { return "an empty publish on channel \(entry.channel)" }
+        let target = message.exchange.isEmpty ? "queue '\(message.routingKey)'" : "exchange '\(message.exchange)'"
+        let progress =
+            entry.bodyBytesSent.map { "\($0) of its \(message.body.count) body bytes written" }
+            ?? "none of its \(message.body.count) body bytes written"
+        return "a \(message.body.count)-byte message to \(target) on channel \(entry.channel) (\(entry.messages.count)"
+            + " message(s) in this publish, \(heldPublishes.count) publish(es) held): \(progress), nothing more for"
+            + " \(waited); \(queued) bytes queued unsent in the socket; the broker did not block this connection"
+            + " (no connection.blocked)"
     }
 
     /// True when held publishes wait only for room in the socket (so poll for writability).

@@ -1,6 +1,6 @@
 public import AccountProjection
 
-/// A deterministic, valid, interleaved history of account events (CONTRACT §2), the
+/// A deterministic, valid, interleaved history of account events (docs/events.md#field-rules), the
 /// workload `accountctl publish` sends and `accountctl verify` checks against.
 ///
 /// - Exactly `events` events over `accounts` accounts (`1 <= accounts <= events`).
@@ -254,7 +254,7 @@ public struct HistoryGenerator: Sequence, Sendable {
                 }
             }
 
-            // The envelope, keys in the contract's order.
+            // The envelope, keys in the documented order.
             var body: [UInt8] = []
             body.reserveCapacity(bodyCapacity)
             body.append(contentsOf: #"{"eventId":""#.utf8)
@@ -316,7 +316,7 @@ public struct HistoryGenerator: Sequence, Sendable {
 public struct GeneratedEvent: Sendable, Equatable {
     /// Position in the log, from 0.
     public var index: Int
-    /// The UTF-8 JSON body (CONTRACT §2), keys in the contract's order, no newline.
+    /// The UTF-8 JSON body (docs/events.md#field-rules), keys in the documented order, no newline.
     public var body: [UInt8]
     public var eventId: String
     public var type: EventType

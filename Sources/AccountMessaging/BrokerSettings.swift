@@ -13,41 +13,52 @@ public struct SettingDescriptor: Sendable {
     public var help: String
     /// Takes no value (`--help`); the others all take one.
     public var isSwitch: Bool
+    /// What the value is, for help: `--http-port <port>`.
+    public var valueName: String
 
-    public init(flag: String, variable: String, defaultText: String? = nil, help: String, isSwitch: Bool = false) {
+    public init(
+        flag: String, variable: String, defaultText: String? = nil, help: String, isSwitch: Bool = false,
+        valueName: String = "value"
+    ) {
         self.flag = flag
         self.variable = variable
         self.defaultText = defaultText
         self.help = help
         self.isSwitch = isSwitch
+        self.valueName = valueName
     }
 }
 
-/// The broker settings of CONTRACT §5, each a flag or the environment variable of the same
+/// The broker settings of docs/operations.md#configuration, each a flag or the environment variable of the
+/// same
 /// name (a flag wins). Free of any argument parser: each program reads its flags its own way
 /// and hands them over by name.
 public enum BrokerSettings {
     public static let descriptors: [SettingDescriptor] = [
         .init(
             flag: "amqp-url", variable: "AMQP_URL", defaultText: AMQPURL.defaultURL,
-            help: "Broker URL, amqp://user:pass@host:port/vhost, or amqps:// for TLS"),
+            help: "Broker URL, amqp://user:pass@host:port/vhost, or amqps:// for TLS", valueName: "url"),
         .init(
             flag: "amqp-password-file", variable: "AMQP_PASSWORD_FILE",
-            help: "File holding the broker password (a Docker secret); wins over the URL's password"),
+            help: "File holding the broker password (a Docker secret); wins over the URL's password", valueName: "file"),
         .init(
             flag: "amqp-tls-ca-file", variable: "AMQP_TLS_CA_FILE", defaultText: "the system's CAs",
-            help: "PEM file of the CAs trusted for the broker's certificate"),
-        .init(flag: "amqp-tls-cert-file", variable: "AMQP_TLS_CERT_FILE", help: "PEM client certificate for TLS"),
-        .init(flag: "amqp-tls-key-file", variable: "AMQP_TLS_KEY_FILE", help: "PEM key of the client certificate"),
+            help: "PEM file of the CAs trusted for the broker's certificate", valueName: "file"),
+        .init(
+            flag: "amqp-tls-cert-file", variable: "AMQP_TLS_CERT_FILE", help: "PEM client certificate for TLS",
+            valueName: "file"),
+        .init(
+            flag: "amqp-tls-key-file", variable: "AMQP_TLS_KEY_FILE", help: "PEM key of the client certificate",
+            valueName: "file"),
         .init(
             flag: "amqp-tls-verify", variable: "AMQP_TLS_VERIFY", defaultText: "true",
-            help: "Check the broker's certificate chain and host name: true or false"),
+            help: "Check the broker's certificate chain and host name: true or false", valueName: "bool"),
         .init(
             flag: "amqp-heartbeat", variable: "AMQP_HEARTBEAT", defaultText: "30",
-            help: "Heartbeat interval in seconds, 0 for none"),
+            help: "Heartbeat interval in seconds, 0 for none", valueName: "seconds"),
         .init(
             flag: "amqp-connect-timeout", variable: "AMQP_CONNECT_TIMEOUT", defaultText: "5",
-            help: "Seconds to connect and log in before giving up on one attempt"),
+            help: "Seconds to connect and log in before giving up on one attempt", valueName: "seconds"),
     ]
 
     /// The client configuration the flags (looked up by name, e.g. `amqp-url`) and the
@@ -107,7 +118,7 @@ public enum BrokerSettings {
         return configuration
     }
 
-    /// The password file's bytes, less one trailing newline (CONTRACT §6).
+    /// The password file's bytes, less one trailing newline (docs/operations.md#configuration).
     static func readPassword(path: String) throws(SettingError) -> String {
         guard let file = fopen(path, "rb") else {
             throw SettingError(
@@ -191,7 +202,7 @@ extension Environment {
         return value
     }
 
-    /// `EVENTS_STREAM` → `events-stream`: every variable's flag (CONTRACT §5).
+    /// `EVENTS_STREAM` → `events-stream`: every variable's flag (docs/operations.md#configuration).
     public static func flagName(_ variable: String) -> String {
         variable.lowercased().replacingUnderscores()
     }

@@ -1,6 +1,6 @@
 public import AMQP
 
-/// How an event body travels as an AMQP message (CONTRACT §2): routing key
+/// How an event body travels as an AMQP message (docs/events.md#field-rules): routing key
 /// `account.<kind>`, `content_type: application/json`, persistent, `message_id` the
 /// event id, `type` the event type, `timestamp` the event's `occurredAt` in seconds.
 public enum EventMessage {

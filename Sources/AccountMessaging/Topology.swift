@@ -1,6 +1,6 @@
 public import AMQP
 
-/// The broker objects of CONTRACT §1, declared idempotently by the service and the CLI.
+/// The broker objects of docs/events.md#broker-topology, declared idempotently by the service and the CLI.
 ///
 /// - `exchange`: topic exchange the producers publish to (default `accounts`).
 /// - `stream`: the event log, a queue with `x-queue-type: stream`, bound with `account.#`

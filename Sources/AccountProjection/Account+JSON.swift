@@ -1,5 +1,5 @@
 extension Account {
-    /// Writes the account as the read API shows it (CONTRACT §4): exactly
+    /// Writes the account as the read API shows it (docs/read-api.md): exactly
     /// `{"id","owner","currency","balance","status","version","openedAt","updatedAt"}`.
     public func writeJSON(into buffer: inout [UInt8]) {
         JSONWriter.writeRaw("{\"id\":", into: &buffer)

@@ -1,4 +1,4 @@
-/// An account as the read API shows it (CONTRACT §4): exactly these eight fields.
+/// An account as the read API shows it (docs/read-api.md): exactly these eight fields.
 public struct Account: Sendable, Hashable {
     public enum Status: String, Sendable, Hashable {
         case open
@@ -39,7 +39,8 @@ public struct Account: Sendable, Hashable {
     }
 }
 
-/// Why an event went to the invalid-events queue: the `x-error` header (CONTRACT §3.4).
+/// Why an event went to the invalid-events queue: the `x-error` header
+/// (docs/events.md#rejections-and-the-invalid-queue).
 public enum RejectionReason: String, Sendable, Hashable, CaseIterable {
     case malformedJSON = "malformed_json"
     case tooLarge = "too_large"

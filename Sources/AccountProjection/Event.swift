@@ -1,4 +1,4 @@
-/// The five event types of CONTRACT §2.
+/// The five event types of docs/events.md#field-rules.
 public enum EventType: String, Sendable, Hashable, CaseIterable {
     case accountOpened = "AccountOpened"
     case moneyDeposited = "MoneyDeposited"
@@ -24,7 +24,7 @@ public struct EventProblem: Sendable, Equatable, Error {
 ///
 /// Any other fault is kept in `problem` rather than failing the decoding: the event
 /// still takes its place (the version moves past it), and it is rejected only when its
-/// turn comes (CONTRACT §3.4, §6).
+/// turn comes (docs/events.md#rejections-and-the-invalid-queue).
 public struct Event: Sendable, Equatable {
     /// As received when it was a JSON string, else empty.
     public var eventId: String
@@ -41,7 +41,7 @@ public struct Event: Sendable, Equatable {
     public var currency: String
     /// `MoneyDeposited` and `MoneyWithdrawn` without a problem (1 ... 10^15); 0 otherwise.
     public var amount: Int64
-    /// The first content fault, in the order the Go peer checks them; nil when the event
+    /// The first content fault, in the order of docs/events.md#decoding-details; nil when the event
     /// can be applied (the projection may still refuse it: closed account, never opened,
     /// balance overflow).
     public var problem: EventProblem?
@@ -80,5 +80,13 @@ extension Event {
     @inlinable
     public static func decode(_ body: [UInt8]) -> Result<Event, EventProblem> {
         EventDecoder.decode(body)
+    }
+}
+
+extension Event {
+    /// Bytes the event holds beyond its own size: its strings (a parked event counts them).
+    public var heldBytes: Int {
+        MemoryLayout<Event>.stride + eventId.utf8.count + accountId.utf8.count + occurredAt.utf8.count
+            + owner.utf8.count + currency.utf8.count + (problem?.detail.utf8.count ?? 0)
     }
 }

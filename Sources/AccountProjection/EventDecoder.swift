@@ -1,4 +1,5 @@
-/// Decodes and validates an event body (CONTRACT §2, §6) in one pass over its bytes.
+/// Decodes and validates an event body (docs/events.md#field-rules and #decoding-details) in one pass over
+/// its bytes.
 ///
 /// Only the strings an event keeps are materialized, escapes are decoded only when a
 /// backslash is present, and unknown members are checked and skipped.
@@ -71,7 +72,7 @@ public enum EventDecoder {
 
 /// A member the decoder keeps, as found in the text (the last occurrence wins).
 private enum StringMember {
-    /// Missing or `null` (as in the Go peer, null leaves a string empty).
+    /// Missing or `null` (null counts as absent: docs/events.md#decoding-details).
     case absent
     case string(StringSpan)
     /// Any other JSON type.
@@ -317,7 +318,7 @@ private struct EventParser {
         }
     }
 
-    /// The content checks, in the Go peer's order; fills in what `data` holds.
+    /// The content checks, in the order of docs/events.md#decoding-details; fills in what `data` holds.
     private func check(type: EventType?, sequence: Int64, into content: inout Content) -> EventProblem? {
         if let mismatch {
             return EventProblem(

@@ -1,4 +1,5 @@
-/// Events waiting for a gap in their account's history to fill (CONTRACT §3.3): found by
+/// Events waiting for a gap in their account's history to fill
+/// (docs/events.md#how-the-projection-applies-an-event): found by
 /// (account, sequence), and kept in a FIFO so the longest-parked goes first, all in O(1).
 struct ParkingLot<Origin> {
     struct Key: Hashable, Sendable {
@@ -10,6 +11,8 @@ struct ParkingLot<Origin> {
         var account: Int32
         var event: Event
         var origin: Origin
+        /// What the caller counted for it against the byte bound.
+        var bytes: Int
     }
 
     /// A node of the FIFO, a doubly linked list threaded through an array.
@@ -26,14 +29,17 @@ struct ParkingLot<Origin> {
     private var index: [Key: Int32] = [:]
 
     var count: Int { index.count }
+    /// The sum of the parked entries' `bytes`.
+    private(set) var bytes = 0
 
     func contains(account: Int, sequence: Int64) -> Bool {
         index[Key(account: Int32(account), sequence: sequence)] != nil
     }
 
     /// Parks an event as the newest; returns its node, which `removeOldest` reports back.
-    mutating func park(account: Int, event: Event, origin: Origin) -> Int32 {
-        let entry = Entry(account: Int32(account), event: event, origin: origin)
+    mutating func park(account: Int, event: Event, origin: Origin, bytes: Int = 0) -> Int32 {
+        let entry = Entry(account: Int32(account), event: event, origin: origin, bytes: bytes)
+        self.bytes += bytes
         let node: Int32
         if let reused = freeNodes.popLast() {
             node = reused
@@ -77,6 +83,7 @@ struct ParkingLot<Origin> {
     private mutating func unlink(_ node: Int32) -> Entry {
         let i = Int(node)
         let entry = nodes[i].entry.take()!
+        bytes -= entry.bytes
         let older = nodes[i].older
         let newer = nodes[i].newer
         if older >= 0 { nodes[Int(older)].newer = newer } else { oldest = newer }

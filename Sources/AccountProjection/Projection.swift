@@ -58,8 +58,8 @@ public struct ProjectionStatistics: Sendable, Equatable {
     }
 }
 
-/// The accounts built from the event log by the rules of CONTRACT §3 and §6, as the Go
-/// peer applies them. Pure and deterministic: the same bodies in the same order give the
+/// The accounts built from the event log by the rules of docs/events.md#how-the-projection-applies-an-event.
+/// Pure and deterministic: the same bodies in the same order give the
 /// same state and the same rejections. Not thread-safe: one writer, readers under a lock.
 ///
 /// `Origin` is whatever the caller attaches to an event (the service: the original
@@ -67,6 +67,11 @@ public struct ProjectionStatistics: Sendable, Equatable {
 public struct Projection<Origin> {
     /// The most events parked at once, over all accounts.
     public let parkingLimit: Int
+    /// The most bytes parked events may hold, over all accounts, as `parkedBytes` counts them.
+    public let parkingByteLimit: Int
+    /// What one parked event holds, in bytes: the event's decoded strings plus what
+    /// `originBytes` says of its origin (nil: nothing for the origin).
+    let originBytes: (@Sendable (Origin) -> Int)?
 
     var table = AccountTable()
     var parking = ParkingLot<Origin>()
@@ -79,9 +84,20 @@ public struct Projection<Origin> {
     var duplicates = 0
     var invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
 
-    public init(parkingLimit: Int = 10_000) {
+    public init(
+        parkingLimit: Int = 10_000, parkingByteLimit: Int = .max, originBytes: (@Sendable (Origin) -> Int)? = nil
+    ) {
         self.parkingLimit = max(0, parkingLimit)
+        self.parkingByteLimit = max(0, parkingByteLimit)
+        self.originBytes = originBytes
     }
+
+    private var parkingLimitText: String {
+        parkingByteLimit == .max ? "\(parkingLimit)" : "\(parkingLimit) events or \(parkingByteLimit) bytes"
+    }
+
+    /// Bytes held by parked events now, as counted against `parkingByteLimit`.
+    public var parkedBytes: Int { parking.bytes }
 
     // MARK: Applying
 
@@ -214,10 +230,13 @@ public struct Projection<Origin> {
             duplicates += 1
             return .duplicate
         }
-        let node = parking.park(account: account, event: event, origin: origin)
+        let bytes = event.heldBytes + (originBytes?(origin) ?? 0)
+        let node = parking.park(account: account, event: event, origin: origin, bytes: bytes)
         table[account].parked += 1
         var disposition = Disposition.parked
-        while parking.count > parkingLimit, let (evicted, entry) = parking.removeOldest() {
+        while parking.count > parkingLimit || parking.bytes > parkingByteLimit,
+            let (evicted, entry) = parking.removeOldest()
+        {
             let owner = Int(entry.account)
             table[owner].parked -= 1
             let waitedFor = table[owner].version + 1
@@ -226,7 +245,7 @@ public struct Projection<Origin> {
             }
             let detail =
                 "sequence \(entry.event.sequence) of \(entry.event.accountId) waited for \(waitedFor); "
-                + "the parking limit (\(parkingLimit)) was reached"
+                + "the parking limit (\(parkingLimitText)) was reached"
             reject(.sequenceGap, detail, entry.origin, &rejected)
             if evicted == node { disposition = .rejected(.sequenceGap) }
         }

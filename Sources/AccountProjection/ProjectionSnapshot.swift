@@ -255,13 +255,15 @@ extension Projection {
     /// are not a whole, sound snapshot of this format for this `identity`.
     public static func restore(
         from bytes: [UInt8], identity: String,
-        decodeOrigin: (inout SnapshotReader) throws(SnapshotError) -> Origin
+        decodeOrigin: (inout SnapshotReader) throws(SnapshotError) -> Origin,
+        parkingByteLimit: Int = .max, originBytes: (@Sendable (Origin) -> Int)? = nil
     ) throws(SnapshotError) -> (projection: Projection, offset: Int64) {
         var (reader, offset) = try ProjectionSnapshot.open(bytes, identity: identity)
         do throws(SnapshotError) {
             let limit: Int64 = try reader.read()
             guard limit >= 0, limit <= Int64(Int32.max) else { throw SnapshotError.corrupt("parking limit \(limit)") }
-            var projection = Projection(parkingLimit: Int(limit))
+            var projection = Projection(
+                parkingLimit: Int(limit), parkingByteLimit: parkingByteLimit, originBytes: originBytes)
             let applied: Int64 = try reader.read()
             let duplicates: Int64 = try reader.read()
             guard applied >= 0, duplicates >= 0 else { throw SnapshotError.corrupt("negative counter") }
@@ -307,7 +309,8 @@ extension Projection {
                 else {
                     throw SnapshotError.corrupt("parked event \(event.accountId)#\(event.sequence) does not fit")
                 }
-                _ = projection.parking.park(account: account, event: event, origin: origin)
+                let bytes = event.heldBytes + (originBytes?(origin) ?? 0)
+                _ = projection.parking.park(account: account, event: event, origin: origin, bytes: bytes)
                 projection.table[account].parked += 1
             }
             guard reader.isAtEnd else { throw SnapshotError.corrupt("bytes after the payload") }

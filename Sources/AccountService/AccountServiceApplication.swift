@@ -3,13 +3,14 @@ public import ServiceLifecycle
 public import Tracing
 public import UnixSignals
 
-/// Everything `accountservice` is configured with (CONTRACT §5); the executable fills
+/// Everything `accountservice` is configured with (docs/operations.md#configuration); the executable fills
 /// it from flags and environment, tests fill it directly.
 ///
 /// - `consumer`: broker, names, prefetch, reconnect backoff.
 /// - `httpHost`, `httpPort`: where the read API listens. Default `0.0.0.0:6767`.
 /// - `replicaName`: `X-Served-By` and `/stats` `replica`. Default: the host name.
 /// - `parkingLimit`: out-of-order events held over all accounts. Default 10,000.
+/// - `parkingByteLimit`: bytes those parked events may hold (bodies, properties, strings). Default 16 MiB.
 /// - `http`: connection bounds of the read API.
 /// - `snapshotDirectory`: where the projection's snapshot is kept; nil (the default): no snapshots.
 /// - `snapshotInterval`: how often a snapshot is written while the offset moves. Default 30 s.
@@ -19,6 +20,7 @@ public struct ServiceSettings: Sendable {
     public var httpPort: Int
     public var replicaName: String
     public var parkingLimit: Int
+    public var parkingByteLimit: Int = 16 << 20
     public var http: HTTPServer.Limits
     public var snapshotDirectory: String?
     public var snapshotInterval: Duration
@@ -57,7 +59,7 @@ public struct AccountServiceApplication: Sendable {
     /// and a server span per HTTP request.
     public init(settings: ServiceSettings, logger: Logger, tracer: (any Tracer)? = nil) {
         self.settings = settings
-        let store = AccountStore(parkingLimit: settings.parkingLimit)
+        let store = AccountStore(parkingLimit: settings.parkingLimit, parkingByteLimit: settings.parkingByteLimit)
         self.store = store
         self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
         self.server = HTTPServer(
@@ -85,14 +87,19 @@ public struct AccountServiceApplication: Sendable {
         logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         extraServices: [any Service] = []
     ) async throws {
-        // Before the read API serves, so that no reader sees the empty store first.
-        snapshotter?.load()
+        // The read API serves at once; /ready answers 503 LOADING until the snapshot is in.
+        if snapshotter != nil { store.setLoading(true) }
         let address = try await server.start()
         logger.info(
             "read API listening on \(address)",
             metadata: [
                 "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
             ])
+        if let snapshotter {
+            // Before the consumer starts: it resumes after the offset the snapshot covers.
+            snapshotter.load()
+            store.setLoading(false)
+        }
         // A group stops its services in reverse order, each after the one before has finished: the
         // extra services (a trace exporter) come first, so they stop last and still export the spans
         // that end while the consumer and the server stop.

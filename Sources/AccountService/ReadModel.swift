@@ -13,12 +13,15 @@ public protocol ReadModel: Sendable {
     func statistics() -> ServiceStatistics
     /// What `GET /ready` answers.
     func readiness() -> Readiness
+    /// Why it is not ready, when there is more to say than the state (nil by default).
+    func readinessReason() -> String?
     /// The last minute of the counters, for the status page's rates (empty by default).
     func activity() -> ActivityHistory
 }
 
 extension ReadModel {
     public func activity() -> ActivityHistory { ActivityHistory() }
+    public func readinessReason() -> String? { nil }
 }
 
 public struct AccountPage: Sendable, Equatable {
@@ -75,4 +78,9 @@ public enum Readiness: String, Sendable, Equatable {
     case catchingUp = "CATCHING_UP"
     /// Not connected to the broker (not yet, or lost); reads serve the last state.
     case disconnected = "DISCONNECTED"
+    /// The stream was deleted or recreated under the replica: the projection was reset and is
+    /// being rebuilt from the new stream (`reason` in `/ready` says what was noticed).
+    case rebuilding = "REBUILDING"
+    /// A snapshot is loading at start; the read API is up, the projection not yet.
+    case loading = "LOADING"
 }

@@ -29,43 +29,75 @@ public enum AccountServiceCommand {
 
     static let settings: [SettingDescriptor] =
         [
-            .init(flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds"),
-            .init(flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API"),
+            .init(
+                flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds",
+                valueName: "address"),
+            .init(
+                flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API",
+                valueName: "port"),
+            .init(
+                flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS", defaultText: "1024",
+                help: "Connections open at once; past it a new one closes the one longest without a request",
+                valueName: "count"),
+            .init(
+                flag: "http-idle-timeout", variable: "HTTP_IDLE_TIMEOUT", defaultText: "60",
+                help: "Seconds a connection may send nothing before it is closed", valueName: "seconds"),
+            .init(
+                flag: "http-header-timeout", variable: "HTTP_HEADER_TIMEOUT", defaultText: "10",
+                help: "Seconds from a request's first byte to the end of its header fields", valueName: "seconds"),
+            .init(
+                flag: "http-request-timeout", variable: "HTTP_REQUEST_TIMEOUT", defaultText: "30",
+                help: "Seconds from a request's first byte to its end, body included", valueName: "seconds"),
+            .init(
+                flag: "http-output-buffer", variable: "HTTP_OUTPUT_BUFFER", defaultText: "65536",
+                help: "Answer bytes queued per connection before answers wait for the client to read",
+                valueName: "bytes"),
             .init(
                 flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
-                help: "Name in X-Served-By and /stats"),
+                help: "Name in X-Served-By and /stats", valueName: "name"),
             .init(
-                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events"),
+                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events",
+                valueName: "name"),
             .init(
                 flag: "events-stream", variable: "EVENTS_STREAM", defaultText: "accounts.events",
-                help: "The event log, a RabbitMQ stream"),
+                help: "The event log, a RabbitMQ stream", valueName: "name"),
             .init(
                 flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: "accounts.events.invalid",
-                help: "Queue for events that cannot be applied"),
+                help: "Queue for events that cannot be applied", valueName: "name"),
             .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
-                help: "Stream deliveries in flight, 1..65535"),
+                help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
                 flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "10000",
-                help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap"),
+                help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap",
+                valueName: "count"),
+            .init(
+                flag: "parked-max-bytes", variable: "PARKED_MAX_BYTES", defaultText: "16777216",
+                help: "Bytes out-of-order events may hold; past it the oldest goes out as sequence_gap",
+                valueName: "bytes"),
+            .init(
+                flag: "inflight-max-bytes", variable: "INFLIGHT_MAX_BYTES", defaultText: "50331648",
+                help: "Bytes stream deliveries in flight may hold; lowers the prefetch to fit the largest",
+                valueName: "bytes"),
             .init(
                 flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT", defaultText: "8",
-                help: "Seconds a stop may take before the process exits anyway"),
+                help: "Seconds a stop may take before the process exits anyway", valueName: "seconds"),
             .init(
                 flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY", defaultText: "10",
-                help: "Longest wait between connection attempts, in seconds"),
+                help: "Longest wait between connection attempts, in seconds", valueName: "seconds"),
             .init(
                 flag: "snapshot-dir", variable: "SNAPSHOT_DIR", defaultText: "off",
-                help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop"),
+                help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop",
+                valueName: "dir"),
             .init(
                 flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL", defaultText: "30",
-                help: "Seconds between snapshots while events arrive"),
+                help: "Seconds between snapshots while events arrive", valueName: "seconds"),
             .init(
                 flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
-                help: "trace, debug, info, notice, warning, error or critical"),
+                help: "trace, debug, info, notice, warning, error or critical", valueName: "level"),
             .init(
                 flag: "log-format", variable: "LOG_FORMAT", defaultText: "text on a terminal, else json",
-                help: "json (one object per line) or text"),
+                help: "json (one object per line) or text", valueName: "format"),
         ] + BrokerSettings.descriptors
 
     /// A tracer and the background service that exports its spans (run beside the others).
@@ -96,6 +128,9 @@ public enum AccountServiceCommand {
         let flags: [String: String]
         do {
             flags = try CommandLineFlags.parse(Array(CommandLine.arguments.dropFirst()), known: settings)
+        } catch .version {
+            print("accountservice \(BuildInfo.version)")
+            exit(0)
         } catch .help {
             print(
                 CommandLineFlags.help(
@@ -192,6 +227,12 @@ public enum AccountServiceCommand {
         guard parked >= 0 else {
             throw SettingError(setting: "PARKED_LIMIT / --parked-limit", problem: "\(parked) is negative")
         }
+        let parkedBytes: Int = try number("parked-max-bytes", "PARKED_MAX_BYTES", 16 << 20)
+        let inFlightBytes: Int = try number("inflight-max-bytes", "INFLIGHT_MAX_BYTES", 48 << 20)
+        guard parkedBytes >= 0, inFlightBytes >= 0 else {
+            throw SettingError(
+                setting: "PARKED_MAX_BYTES / INFLIGHT_MAX_BYTES", problem: "must not be negative")
+        }
         let stop: Double = try number("shutdown-timeout", "SHUTDOWN_TIMEOUT", 8)
         let maxDelay: Double = try number("reconnect-max-delay", "RECONNECT_MAX_DELAY", 10)
         guard stop > 0, maxDelay > 0 else {
@@ -204,19 +245,54 @@ public enum AccountServiceCommand {
         guard snapshotInterval > 0 else {
             throw SettingError(setting: "SNAPSHOT_INTERVAL / --snapshot-interval", problem: "must be above 0")
         }
-        let consumer = ConsumerSettings(
+        let http = try httpLimits(number)
+        var consumer = ConsumerSettings(
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
-        let settings = ServiceSettings(
+        consumer.maxInFlightBytes = inFlightBytes
+        var settings = ServiceSettings(
             consumer: consumer,
             httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),
             httpPort: port,
             replicaName: try text("replica-name", "REPLICA_NAME", hostName()),
             parkingLimit: parked,
+            http: http,
             snapshotDirectory: snapshotDirectory == "off" || snapshotDirectory.isEmpty ? nil : snapshotDirectory,
             snapshotInterval: .milliseconds(Int64(snapshotInterval * 1000)))
+        settings.parkingByteLimit = parkedBytes
         return (settings, stop)
     }
+}
+
+/// The read API's connection bounds; `number` reads one setting as a number.
+private func httpLimits(_ number: (String, String, Double) throws -> Double) throws -> HTTPServer.Limits {
+    var limits = HTTPServer.Limits()
+    func shown(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+    }
+    func count(_ flag: String, _ variable: String, _ fallback: Int) throws -> Int {
+        let value = try number(flag, variable, Double(fallback))
+        guard value >= 1, value <= 1_000_000_000, value == value.rounded() else {
+            throw SettingError(
+                setting: "\(variable) / --\(flag)", problem: "\(shown(value)) is not a whole number in 1...1000000000")
+        }
+        return Int(value)
+    }
+    func seconds(_ flag: String, _ variable: String, _ fallback: Duration) throws -> Duration {
+        let value = try number(flag, variable, Double(fallback.components.seconds))
+        guard value > 0, value <= 86_400 else {
+            throw SettingError(
+                setting: "\(variable) / --\(flag)",
+                problem: "\(shown(value)) is not above 0 and at most 86400 (seconds)")
+        }
+        return .milliseconds(Int64(value * 1000))
+    }
+    limits.maxConnections = try count("http-max-connections", "HTTP_MAX_CONNECTIONS", limits.maxConnections)
+    limits.idleTimeout = try seconds("http-idle-timeout", "HTTP_IDLE_TIMEOUT", limits.idleTimeout)
+    limits.headerTimeout = try seconds("http-header-timeout", "HTTP_HEADER_TIMEOUT", limits.headerTimeout)
+    limits.requestTimeout = try seconds("http-request-timeout", "HTTP_REQUEST_TIMEOUT", limits.requestTimeout)
+    limits.outputBufferBytes = try count("http-output-buffer", "HTTP_OUTPUT_BUFFER", limits.outputBufferBytes)
+    return limits
 }
 
 extension String {

@@ -8,6 +8,9 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -24,6 +27,66 @@ static inline long cra_socket_send_room(int fd) {
     if (ioctl(fd, SIOCOUTQ, &queued) != 0) return -1;
     if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &length) != 0) return -1;
     return (long)buffer / 2 - queued;
+}
+
+/// What the socket's send buffer holds when empty (the `cra_socket_send_room` of an idle socket).
+static inline long cra_socket_send_capacity(int fd) {
+    int buffer = 0;
+    socklen_t length = sizeof buffer;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &length) != 0) return -1;
+    return (long)buffer / 2;
+}
+
+/// The three parts of a basic.publish, sent one frame at a time so that a message of any size
+/// goes out as the socket drains (amqp_basic_publish writes the whole message before it returns).
+static inline int cra_send_publish_method(amqp_connection_state_t state, amqp_channel_t channel,
+                                          amqp_bytes_t exchange, amqp_bytes_t routing_key,
+                                          amqp_boolean_t mandatory) {
+    amqp_basic_publish_t method;
+    memset(&method, 0, sizeof method);
+    method.exchange = exchange;
+    method.routing_key = routing_key;
+    method.mandatory = mandatory;
+    return amqp_send_method(state, channel, AMQP_BASIC_PUBLISH_METHOD, &method);
+}
+
+static inline int cra_send_content_header(amqp_connection_state_t state, amqp_channel_t channel,
+                                          uint64_t body_size, amqp_basic_properties_t *properties) {
+    amqp_frame_t frame;
+    memset(&frame, 0, sizeof frame);
+    frame.frame_type = AMQP_FRAME_HEADER;
+    frame.channel = channel;
+    frame.payload.properties.class_id = AMQP_BASIC_CLASS;
+    frame.payload.properties.body_size = body_size;
+    frame.payload.properties.decoded = properties;
+    return amqp_send_frame(state, &frame);
+}
+
+static inline int cra_send_body_frame(amqp_connection_state_t state, amqp_channel_t channel,
+                                      const void *bytes, size_t length) {
+    amqp_frame_t frame;
+    memset(&frame, 0, sizeof frame);
+    frame.frame_type = AMQP_FRAME_BODY;
+    frame.channel = channel;
+    frame.payload.body_fragment.bytes = (void *)bytes;
+    frame.payload.body_fragment.len = length;
+    return amqp_send_frame(state, &frame);
+}
+
+/// Has OpenSSL check the broker's certificate against `host` during the handshake: an IP
+/// address (v4 or v6) against the certificate's IP subjectAltNames, a name against its DNS
+/// names (rabbitmq-c 0.11's own check knows DNS names only). Returns 0 on success.
+static inline int cra_ssl_expect_peer_name(amqp_socket_t *socket, const char *host) {
+    SSL_CTX *context = (SSL_CTX *)amqp_ssl_socket_get_context(socket);
+    if (context == NULL) return -1;
+    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(context);
+    if (param == NULL) return -1;
+    unsigned char address[16];
+    if (inet_pton(AF_INET, host, address) == 1 || inet_pton(AF_INET6, host, address) == 1) {
+        return X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1 ? 0 : -1;
+    }
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return X509_VERIFY_PARAM_set1_host(param, host, 0) == 1 ? 0 : -1;
 }
 
 /// A non-blocking eventfd that wakes the connection thread out of poll().

@@ -2,7 +2,7 @@ import AMQP
 import AccountMessaging
 import ArgumentParser
 
-/// The broker flags of CONTRACT §5 for accountctl's subcommands; each also reads the
+/// The broker flags of docs/operations.md#configuration for accountctl's subcommands; each also reads the
 /// environment variable of the same name (see ``BrokerSettings``).
 struct BrokerOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("amqp-url"), help: help("amqp-url"))
@@ -49,5 +49,5 @@ struct BrokerOptions: ParsableArguments, Sendable {
 private func help(_ flag: String) -> ArgumentHelp {
     guard let setting = BrokerSettings.descriptors.first(where: { $0.flag == flag }) else { return ArgumentHelp() }
     let defaultText = setting.defaultText.map { " (default: \($0))" } ?? ""
-    return ArgumentHelp("\(setting.help) [env: \(setting.variable)]\(defaultText)", valueName: "value")
+    return ArgumentHelp("\(setting.help) [env: \(setting.variable)]\(defaultText)", valueName: setting.valueName)
 }

@@ -2,18 +2,24 @@
     import Glibc
 #endif
 
-/// Where the service answers: `http://host[:port][/prefix]` (no TLS, no user info).
+/// Where the service answers: `http://host[:port][/prefix]` or `https://…` (no user info).
 struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
+    /// https:// (TLS) rather than http://.
+    var secure: Bool
     var host: String
     var port: UInt16
     /// A path prefix without the trailing slash ("" for none).
     var prefix: String
 
     init(parsing text: String) throws(HTTPClientError) {
-        guard text.hasPrefix("http://") else {
-            throw .invalidURL("'\(text)' is not an http:// URL (only plain http://host:port is supported)")
+        if text.hasPrefix("https://") {
+            secure = true
+        } else if text.hasPrefix("http://") {
+            secure = false
+        } else {
+            throw .invalidURL("'\(text)' is not an http:// or https:// URL")
         }
-        var rest = Substring(text.dropFirst("http://".count))
+        var rest = Substring(text.dropFirst(secure ? "https://".count : "http://".count))
         var path = ""
         if let slash = rest.firstIndex(of: "/") {
             path = String(rest[slash...])
@@ -24,7 +30,7 @@ struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
             throw .invalidURL("'\(text)': give the service's base URL, without a query")
         }
         var hostPart = rest
-        var port: UInt16 = 80
+        var port: UInt16 = secure ? 443 : 80
         if rest.hasPrefix("[") {
             // [IPv6]:port
             guard let close = rest.firstIndex(of: "]") else { throw .invalidURL("'\(text)': unclosed '['") }
@@ -52,7 +58,7 @@ struct ServiceURL: Sendable, Equatable, CustomStringConvertible {
 
     var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "http://\(shownHost):\(port)\(prefix)"
+        return "\(secure ? "https" : "http")://\(shownHost):\(port)\(prefix)"
     }
 }
 
@@ -77,6 +83,8 @@ enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     case unreachable(String)
     case timeout(String)
     case protocolError(String)
+    /// The TLS handshake failed (an untrusted certificate, another host name): retrying will not help.
+    case tls(String)
 
     var description: String {
         switch self {
@@ -84,24 +92,28 @@ enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case .unreachable(let text): return text
         case .timeout(let text): return text
         case .protocolError(let text): return "bad HTTP answer: \(text)"
+        case .tls(let text): return text
         }
     }
 }
 
-/// A small blocking HTTP/1.1 client for GET requests over Glibc sockets: connect with a
-/// timeout, keep-alive between requests, `Content-Length`, chunked or read-to-close bodies.
-/// One request at a time; not thread-safe.
+/// A small blocking HTTP/1.1 client for GET requests over Glibc sockets, with TLS (OpenSSL)
+/// for https://: connect with a timeout, keep-alive between requests, `Content-Length`,
+/// chunked or read-to-close bodies. One request at a time; not thread-safe.
 final class HTTPClient {
     let url: ServiceURL
     /// Bounds connecting and each wait for bytes.
     let timeout: Double
+    let tls: TLSSettings
     private var socket: Int32 = -1
+    private var session: TLSConnection?
     private var buffer: [UInt8] = []
     private var bufferStart = 0
 
-    init(url: ServiceURL, timeout: Double) {
+    init(url: ServiceURL, timeout: Double, tls: TLSSettings = TLSSettings()) {
         self.url = url
         self.timeout = timeout
+        self.tls = tls
     }
 
     deinit { disconnect() }
@@ -136,6 +148,8 @@ final class HTTPClient {
     }
 
     func disconnect() {
+        session?.shutdown()
+        session = nil
         if socket >= 0 {
             Glibc.close(socket)
             socket = -1
@@ -179,6 +193,14 @@ final class HTTPClient {
                 tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+            if url.secure {
+                do {
+                    session = try TLSConnection(fd: fd, host: url.host, settings: tls, describe: url.description)
+                } catch {
+                    Glibc.close(fd)
+                    throw error
+                }
+            }
             socket = fd
             return
         }
@@ -207,6 +229,7 @@ final class HTTPClient {
     // MARK: Sending and receiving
 
     private func send(_ bytes: [UInt8]) throws(HTTPClientError) {
+        if let session { return try session.send(bytes, describe: url.description, timeout: timeout) }
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { raw in
@@ -230,6 +253,11 @@ final class HTTPClient {
             bufferStart = 0
         }
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        if let session {
+            let count = try session.receive(into: &chunk, describe: url.description, timeout: timeout)
+            buffer.append(contentsOf: chunk[0..<count])
+            return count > 0
+        }
         while true {
             let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
             if count > 0 {

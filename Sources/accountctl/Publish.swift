@@ -12,8 +12,8 @@ struct Publish: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Publish a generated event history, or the lines of a file, to the broker.",
         usage: """
-            accountctl publish [--accounts <N>] [--events <M>] [--seed <S>] [--rate <events/s>] [--quiet] [--window <W>]
-            accountctl publish --file <path|-> [--rate <events/s>] [--quiet] [--window <W>]
+            accountctl publish [--accounts <N>] [--events <M>] [--seed <S>] [--rate <events/s>] [--quiet] [--verbose] [--output <format>]
+            accountctl publish --file <path|-> [--rate <events/s>] [--quiet] [--verbose] [--output <format>]
             """,
         discussion: """
             Declares the topology first (the exchange, the stream bound with account.#, the invalid-events \
@@ -35,9 +35,13 @@ struct Publish: AsyncParsableCommand {
             not yet confirmed when the connection broke may be there twice (the service counts the second \
             copy as a duplicate); a confirmed one is never sent again.
 
-            Progress goes to standard error (a bar on a terminal, a line every 5 s otherwise, none with \
-            --quiet). At the end one line on standard output:
+            Progress goes to standard error (a bar on a terminal, fitted to its width, a line every 5 s \
+            otherwise, none with --quiet); the rate and the ETA show once 3 s of confirms are measured. \
+            At the end one line on standard output:
               published=N confirmed=N nacked=N returned=N seconds=S msg_per_s=R
+            or, with --output json, one object: published, confirmed, nacked, returned, republished, \
+            seconds, msgPerSecond, trace (the W3C trace id every message's traceparent belongs to) and \
+            failure (null, or why publishing stopped).
 
             \(Exit.helpText) A wrong password fails within the connect timeout (5 s).
             """)
@@ -51,25 +55,29 @@ struct Publish: AsyncParsableCommand {
     var file: String?
 
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "At most this many events per second (default: as fast as the broker confirms)", valueName: "events/s"))
     var rate: Double?
 
-    @Option(help: ArgumentHelp("Most messages published but not yet confirmed", valueName: "W"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Most messages published but not yet confirmed", valueName: "W"))
     var window: Int = 4000
 
-    @Option(help: ArgumentHelp("Messages per batch; window / batch batches are in flight", valueName: "B"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Messages per batch; window / batch batches are in flight", valueName: "B"))
     var batch: Int = 250
 
     @Option(
-        name: .customLong("retry-for"),
+        name: .customLong("retry-for"), parsing: .unconditional,
         help: ArgumentHelp(
             "After a lost connection, keep reconnecting for this many seconds (0: give up at once)",
             valueName: "seconds"))
     var retryFor: Double = 60
 
     @Option(
-        name: .customLong("blocked-timeout"),
+        name: .customLong("blocked-timeout"), parsing: .unconditional,
         help: ArgumentHelp(
             "While the broker blocks publishing (a memory or disk alarm), wait this many seconds before failing",
             valueName: "seconds"))
@@ -84,6 +92,11 @@ struct Publish: AsyncParsableCommand {
     @Flag(help: "No progress on standard error (the summary line is still printed)")
     var quiet = false
 
+    @Flag(help: "Also say on standard error which trace the messages belong to")
+    var verbose = false
+
+    @OptionGroup var output: OutputOptions
+
     @OptionGroup(title: "Broker objects") var names: TopologyOptions
 
     @OptionGroup(title: "Broker connection") var broker: BrokerOptions
@@ -94,10 +107,12 @@ struct Publish: AsyncParsableCommand {
                 "--file publishes a file as it is: --accounts, --events, --seed and --close-rate do not apply")
         }
         if let rate, !(rate > 0 && rate.isFinite) {
-            throw ValidationError("--rate must be a number of events per second above 0")
+            throw ValidationError(outOfRange("--rate", rate, "a number of events per second above 0"))
         }
-        if window < 1 { throw ValidationError("--window must be at least 1") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if window < 1 { throw ValidationError(outOfRange("--window", window, "at least 1")) }
+        if batch < 1 { throw ValidationError(outOfRange("--batch", batch, "at least 1")) }
+        if retryFor < 0 { throw ValidationError(outOfRange("--retry-for", retryFor, "0 or more")) }
+        if !(blockedTimeout > 0) { throw ValidationError(outOfRange("--blocked-timeout", blockedTimeout, "above 0")) }
     }
 
     func run() async throws {
@@ -107,7 +122,6 @@ struct Publish: AsyncParsableCommand {
         } catch {
             throw CLIError(Exit.usage, error.description)
         }
-        guard blockedTimeout > 0 else { throw CLIError(Exit.usage, "--blocked-timeout must be above 0") }
         var settings = configuration
         settings.blockedTimeout = .milliseconds(Int64(blockedTimeout * 1000))
         let topology = names.topology()
@@ -123,7 +137,6 @@ struct Publish: AsyncParsableCommand {
         } else {
             trace = TraceParent.newTrace()
         }
-        if !quiet { printError("accountctl: trace \(trace.traceID): each message carries a traceparent of it") }
 
         // Open the input before connecting: a missing file is a usage error, not a broker one.
         var source: MessageSource
@@ -141,6 +154,9 @@ struct Publish: AsyncParsableCommand {
         } catch {
             throw CLIError(Exit.broker, error.description)
         }
+        if verbose {
+            printError("accountctl: each message carries a traceparent header in trace \(trace.traceID)")
+        }
 
         // Batches of at most `window` messages, `window / batch` of them in flight.
         let batchSize = min(batch, window, rate.map { max(1, Int($0 / 20)) } ?? Int.max)
@@ -156,10 +172,25 @@ struct Publish: AsyncParsableCommand {
         await link.close()
 
         let tally = outcome.tally
-        print(
-            "published=\(tally.published) confirmed=\(tally.confirmed) nacked=\(tally.nacked) returned=\(tally.returned)"
-                + " seconds=\(fixed(seconds, decimals: 3)) msg_per_s=\(Int((Double(tally.published) / max(seconds, 1e-9)).rounded()))"
-        )
+        let perSecond = Int((Double(tally.published) / max(seconds, 1e-9)).rounded())
+        switch output.format {
+        case .text:
+            print(
+                "published=\(tally.published) confirmed=\(tally.confirmed) nacked=\(tally.nacked) returned=\(tally.returned)"
+                    + " seconds=\(fixed(seconds, decimals: 3)) msg_per_s=\(perSecond)")
+        case .json:
+            var object = JSONObjectWriter()
+            object.add("published", tally.published)
+            object.add("confirmed", tally.confirmed)
+            object.add("nacked", tally.nacked)
+            object.add("returned", tally.returned)
+            object.add("republished", tally.republished)
+            object.add(raw: "seconds", fixed(seconds, decimals: 3))
+            object.add("msgPerSecond", perSecond)
+            object.add("trace", trace.traceID)
+            object.add("failure", outcome.failure)
+            print(object.text)
+        }
         if tally.returned > 0, let reply = tally.firstReturn {
             printError(
                 "accountctl: \(tally.returned) messages were returned as unroutable (\(reply)): is the stream bound to exchange '\(topology.exchange)'?"
@@ -356,7 +387,8 @@ private func publishAll(
 }
 
 /// The connection publish uses, which it can open again after a loss: connect, declare the
-/// topology (retrying the transient 404 a restarted broker gives, CONTRACT §6), confirm mode.
+/// topology (retrying the transient 404 a restarted broker gives, docs/events.md#broker-topology), confirm
+/// mode.
 final class BrokerLink: @unchecked Sendable {
     let configuration: AMQPConfiguration
     let topology: Topology

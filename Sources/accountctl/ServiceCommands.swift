@@ -12,9 +12,26 @@ struct ServiceOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Base URL of the account service, http://host:port [env: SERVICE_URL] (default: \(defaultURL))",
+            "Base URL of the account service, http://host:port or https://host:port [env: SERVICE_URL] (default: \(defaultURL))",
             valueName: "url"))
     var url: String?
+
+    @Option(
+        name: .customLong("ca-file"),
+        help: ArgumentHelp(
+            "For https://: PEM file of the CAs trusted for the service's certificate [env: SERVICE_CA_FILE] (default: the system's CAs)",
+            valueName: "path"))
+    var caFile: String?
+
+    /// The CA file, checked now: an unreadable one is a usage error, not an unreachable service.
+    func tlsSettings(environment: Environment = .process) throws(CLIError) -> TLSSettings {
+        let path = caFile ?? environment["SERVICE_CA_FILE"]
+        if let path, access(path, R_OK) != 0 {
+            throw CLIError(
+                Exit.usage, "cannot read the CA file '\(path)' (--ca-file / SERVICE_CA_FILE): \(errnoText())")
+        }
+        return TLSSettings(caFile: path)
+    }
 
     func serviceURL(environment: Environment = .process) throws(CLIError) -> ServiceURL {
         let text = url ?? environment["SERVICE_URL"] ?? Self.defaultURL
@@ -61,22 +78,26 @@ struct Get: ParsableCommand {
 
     @OptionGroup var service: ServiceOptions
 
-    @Option(help: ArgumentHelp("Seconds to wait for the service to connect and answer", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for the service to connect and answer", valueName: "seconds"))
     var timeout: Double = 5
 
     func validate() throws {
         if id.isEmpty { throw ValidationError("the account id is empty") }
-        if !(timeout > 0) { throw ValidationError("--timeout must be above 0") }
+        if !(timeout > 0) { throw ValidationError(outOfRange("--timeout", timeout, "above 0")) }
     }
 
     func run() throws {
-        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout)
+        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: try service.tlsSettings())
         let response = try client.fetch("/accounts/" + percentEncoded(id))
         switch response.status {
         case 200:
             writeAll(fd: 1, response.body + [UInt8(ascii: "\n")])
         case 404:
-            throw CLIError(Exit.failed, "no account '\(id)': \(problemDetail(response))")
+            // The service's detail names the account already; say it once.
+            let detail = problemDetail(response)
+            throw CLIError(Exit.failed, detail.contains(id) ? detail : "no account \(id) (\(detail))")
         case 400:
             throw CLIError(Exit.usage, "'\(id)' is not a valid account id: \(problemDetail(response))")
         default:
@@ -101,15 +122,17 @@ struct Health: ParsableCommand {
     @Flag(help: "Ask /ready (connected to the broker and caught up) instead of /health (the process serves)")
     var ready = false
 
-    @Option(help: ArgumentHelp("Seconds to wait for the service to connect and answer", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for the service to connect and answer", valueName: "seconds"))
     var timeout: Double = 2
 
     func validate() throws {
-        if !(timeout > 0) { throw ValidationError("--timeout must be above 0") }
+        if !(timeout > 0) { throw ValidationError(outOfRange("--timeout", timeout, "above 0")) }
     }
 
     func run() throws {
-        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout)
+        let client = HTTPClient(url: try service.serviceURL(), timeout: timeout, tls: try service.tlsSettings())
         let response = try client.fetch(ready ? "/ready" : "/health")
         guard response.status == 200 else {
             throw CLIError(

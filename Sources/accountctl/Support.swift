@@ -16,13 +16,14 @@ enum Exit {
     static let usage: Int32 = 2
     /// The broker is unreachable, refused the login, or TLS with it failed.
     static let broker: Int32 = 3
-    /// The service is unreachable or does not answer in time.
+    /// The service is unreachable, does not answer in time, or its certificate is refused.
     static let service: Int32 = 4
 
     static let helpText = """
-        Exit status: 0 success; 1 not everything confirmed, a verify mismatch, or an unknown \
-        account; 2 bad usage or settings; 3 broker unreachable, login refused or TLS failed; \
-        4 service unreachable.
+        Exit status: 0 success; 1 not everything confirmed, a verify mismatch, an unknown \
+        account, or an offset not in the invalid queue; 2 bad usage or settings; 3 broker \
+        unreachable, login refused or TLS failed; 4 service unreachable or its TLS certificate \
+        refused.
         """
 }
 
@@ -150,6 +151,11 @@ final class LineReader {
             ownsFD = true
         }
         var info = stat()
+        if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            if ownsFD { close(fd) }
+            throw CLIError(
+                Exit.usage, "cannot read '\(path)': it is a directory; give a JSONL file, or - for standard input")
+        }
         if fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG {
             totalBytes = Int(info.st_size)
         } else {
@@ -220,7 +226,7 @@ func percentEncoded(_ text: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// The three broker object names, as flags or environment variables (CONTRACT §1).
+/// The three broker object names, as flags or environment variables (docs/events.md#broker-topology).
 struct TopologyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Topic exchange to publish to [env: EXCHANGE] (default: accounts)", valueName: "name"))
     var exchange: String?
@@ -252,18 +258,30 @@ struct GeneratorOptions: ParsableArguments {
     static let defaultAccounts = 1000
     static let defaultEvents = 10_000
 
-    @Option(help: ArgumentHelp("Number of accounts N, at least 1 (default: \(defaultAccounts))", valueName: "N"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Number of accounts N, at least 1 (default: \(defaultAccounts))", valueName: "N"))
     var accounts: Int?
 
-    @Option(help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Number of events M, at least N (default: \(defaultEvents))", valueName: "M"))
     var events: Int?
 
     @Option(
-        help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"))
+        parsing: .unconditional,
+        help: ArgumentHelp("Seed of the generator: the same flags give the same events (default: 1)", valueName: "S"),
+        transform: { text in
+            // ArgumentParser puts "The value '-5' is invalid for '--seed <S>': " before this.
+            guard let value = UInt64(text) else {
+                throw ValidationError(Int64(text) != nil ? "out of range, it must be 0 or more" : "not a whole number")
+            }
+            return value
+        })
     var seed: UInt64?
 
     @Option(
-        name: .customLong("close-rate"),
+        name: .customLong("close-rate"), parsing: .unconditional,
         help: ArgumentHelp(
             "Share of the accounts with two or more events that end with AccountClosed, 0...1 (default: 0.05)",
             valueName: "rate"))
@@ -288,6 +306,8 @@ struct GeneratorOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if let accounts, accounts < 1 { throw ValidationError(outOfRange("--accounts", accounts, "at least 1")) }
+        if let events, events < 1 { throw ValidationError(outOfRange("--events", events, "at least 1")) }
         let values = resolved
         if let problem = HistoryGenerator.problem(
             accounts: values.accounts, events: values.events, closeRate: values.closeRate)
@@ -295,4 +315,9 @@ struct GeneratorOptions: ParsableArguments {
             throw ValidationError(problem)
         }
     }
+}
+
+/// "--events -5 is out of range: it must be at least 1", for a number the flag cannot take.
+func outOfRange(_ flag: String, _ value: some CustomStringConvertible, _ range: String) -> String {
+    "\(flag) \(value) is out of range: it must be \(range)"
 }

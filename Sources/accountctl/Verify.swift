@@ -13,13 +13,17 @@ struct Verify: ParsableCommand {
             Computes the expected accounts itself, by applying the generator's history (the same \
             --accounts/--events/--seed/--close-rate as `accountctl publish`) through the projection. \
             Then waits, at most --timeout seconds in all, for GET /ready to answer 200 and for /stats \
-            to account for every event and stop moving; reads every account with \
+            to account for every event and stop moving; a service that says it is caught up and whose \
+            counters have not moved for --settle seconds has nothing more to come, so it compares then \
+            (and fails at once when events are missing). While it waits it prints progress on standard \
+            error (not with --quiet). It reads every account with \
             GET /accounts?limit=1000&after=… and compares all eight fields (openedAt and updatedAt as \
             the strings echoed). Prints /stats, then
 
               accounts expected=N served=N missing=N unexpected=N different=N
 
-            and the first 10 differences. Succeeds only on an exact match, with /stats showing N \
+            and the first 10 differences (with --output json, one object with the same figures and \
+            the differences instead). Succeeds only on an exact match, with /stats showing N \
             accounts, M events applied and none parked.
 
             \(Exit.helpText) (1 also when the service is not ready within --timeout.)
@@ -29,22 +33,39 @@ struct Verify: ParsableCommand {
 
     @OptionGroup var service: ServiceOptions
 
-    @Option(help: ArgumentHelp("Most seconds to wait for the service to be ready and caught up", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Most seconds to wait for the service to be ready and caught up", valueName: "seconds"))
     var timeout: Double = 60
 
-    @Option(name: .customLong("show"), help: ArgumentHelp("How many differences to print", valueName: "K"))
+    @Option(
+        name: .customLong("show"), parsing: .unconditional,
+        help: ArgumentHelp("How many differences to print", valueName: "K"))
     var shown: Int = 10
 
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds a caught-up service's counters must stay still before comparing", valueName: "seconds"))
+    var settle: Double = 2
+
+    @Flag(help: "No progress on standard error while waiting")
+    var quiet = false
+
+    @OptionGroup var output: OutputOptions
+
     func validate() throws {
-        if !(timeout > 0) { throw ValidationError("--timeout must be above 0") }
-        if shown < 0 { throw ValidationError("--show must be 0 or more") }
+        if !(timeout > 0) { throw ValidationError(outOfRange("--timeout", timeout, "above 0")) }
+        if shown < 0 { throw ValidationError(outOfRange("--show", shown, "0 or more")) }
+        if !(settle >= 0) { throw ValidationError(outOfRange("--settle", settle, "0 or more")) }
     }
 
     func run() throws {
         let deadline = now() + timeout
         let url = try service.serviceURL()
-        let client = HTTPClient(url: url, timeout: 10)
-        print("verify: \(url) against the history of \(generator.summary)")
+        let client = HTTPClient(url: url, timeout: 10, tls: try service.tlsSettings())
+        let progress = WaitProgress(quiet: quiet)
+        if output.format == .text { print("verify: \(url) against the history of \(generator.summary)") }
 
         // The expected state, by the same rules the service applies.
         var projection = Projection<Void>()
@@ -55,8 +76,9 @@ struct Verify: ParsableCommand {
         let expectedStats = projection.statistics
         let expected = projection.accounts(after: nil, limit: Int.max).items
 
-        try waitUntilReady(client, deadline: deadline)
-        let stats = try waitUntilSettled(client, deadline: deadline, events: generator.resolved.events)
+        try waitUntilReady(client, deadline: deadline, progress: progress)
+        let stats = try waitUntilSettled(
+            client, deadline: deadline, events: generator.resolved.events, progress: progress)
 
         // Every account the service serves, page by page.
         var served: [Account] = []
@@ -137,10 +159,6 @@ struct Verify: ParsableCommand {
             differences.append("\(account.id): missing (expected \(describe(account)))")
         }
 
-        print(
-            "stats accounts=\(stats.accounts) eventsApplied=\(stats.eventsApplied) duplicates=\(stats.duplicates)"
-                + " invalid=\(stats.invalid) parked=\(stats.parked) lastOffset=\(stats.lastOffset) caughtUp=\(stats.caughtUp)"
-                + " replica=\(stats.replica)")
         var statsProblems: [String] = []
         if stats.accounts != expectedStats.accounts {
             statsProblems.append("accounts \(stats.accounts), expected \(expectedStats.accounts)")
@@ -149,30 +167,62 @@ struct Verify: ParsableCommand {
             statsProblems.append("eventsApplied \(stats.eventsApplied), expected \(expectedStats.eventsApplied)")
         }
         if stats.parked != 0 { statsProblems.append("parked \(stats.parked), expected 0") }
-        print(
-            "accounts expected=\(expected.count) served=\(served.count) missing=\(missing) unexpected=\(unexpected) different=\(different)"
-        )
-        for line in differences.prefix(shown) { print("  " + line) }
-        if differences.count > shown { print("  … and \(differences.count - shown) more") }
-        if let outOfOrder { print("listing not in ascending byte order: \(outOfOrder)") }
-        for problem in statsProblems { print("stats differ: \(problem)") }
+        let matches = differences.isEmpty && outOfOrder == nil && statsProblems.isEmpty
 
-        if differences.isEmpty && outOfOrder == nil && statsProblems.isEmpty {
-            print("OK: all \(expected.count) accounts match (\(pages) pages read)")
-        } else {
-            print("MISMATCH")
-            throw ExitCode(Exit.failed)
+        switch output.format {
+        case .text:
+            print(
+                "stats accounts=\(stats.accounts) eventsApplied=\(stats.eventsApplied) duplicates=\(stats.duplicates)"
+                    + " invalid=\(stats.invalid) parked=\(stats.parked) lastOffset=\(stats.lastOffset) caughtUp=\(stats.caughtUp)"
+                    + " replica=\(stats.replica)")
+            print(
+                "accounts expected=\(expected.count) served=\(served.count) missing=\(missing) unexpected=\(unexpected) different=\(different)"
+            )
+            for line in differences.prefix(shown) { print("  " + line) }
+            if differences.count > shown { print("  … and \(differences.count - shown) more") }
+            if let outOfOrder { print("listing not in ascending byte order: \(outOfOrder)") }
+            for problem in statsProblems { print("stats differ: \(problem)") }
+            print(matches ? "OK: all \(expected.count) accounts match (\(pages) pages read)" : "MISMATCH")
+        case .json:
+            var statsObject = JSONObjectWriter()
+            statsObject.add("accounts", stats.accounts)
+            statsObject.add("eventsApplied", stats.eventsApplied)
+            statsObject.add("duplicates", stats.duplicates)
+            statsObject.add("invalid", stats.invalid)
+            statsObject.add("parked", stats.parked)
+            statsObject.add("caughtUp", stats.caughtUp == "true")
+            statsObject.add("replica", stats.replica)
+            var object = JSONObjectWriter()
+            object.add("url", url.description)
+            object.add("history", generator.summary)
+            object.add("ok", matches)
+            object.add("expected", expected.count)
+            object.add("served", served.count)
+            object.add("missing", missing)
+            object.add("unexpected", unexpected)
+            object.add("different", different)
+            object.add("pages", pages)
+            object.add(raw: "stats", statsObject.text)
+            object.add("differences", strings: Array(differences.prefix(shown)))
+            object.add("moreDifferences", max(0, differences.count - shown))
+            object.add("outOfOrder", outOfOrder)
+            object.add("statsProblems", strings: statsProblems)
+            print(object.text)
         }
+        if !matches { throw ExitCode(Exit.failed) }
     }
 
     /// Polls GET /ready until it answers 200.
-    private func waitUntilReady(_ client: HTTPClient, deadline: Double) throws(CLIError) {
+    private func waitUntilReady(_ client: HTTPClient, deadline: Double, progress: WaitProgress) throws(CLIError) {
         var last = ""
         while true {
             do {
                 let response = try client.get("/ready")
                 if response.status == 200 { return }
                 last = "answered \(response.status) \(response.bodyText)"
+                progress.say("waiting for /ready, which \(last)")
+            } catch .tls(let reason) {
+                throw CLIError(Exit.service, reason)
             } catch {
                 client.disconnect()
                 last = error.description
@@ -190,15 +240,32 @@ struct Verify: ParsableCommand {
     }
 
     /// Polls /stats until every event of the history is accounted for (applied, duplicate,
-    /// invalid or parked) and the counters stop moving, or the deadline passes.
-    private func waitUntilSettled(_ client: HTTPClient, deadline: Double, events: Int) throws(CLIError) -> ServiceStats
-    {
+    /// invalid or parked) and the counters stop moving; or the service says it is caught up
+    /// and its counters stay still for `settle` seconds (nothing more is coming); or the
+    /// deadline passes.
+    private func waitUntilSettled(
+        _ client: HTTPClient, deadline: Double, events: Int, progress: WaitProgress
+    ) throws(CLIError) -> ServiceStats {
         var previous: ServiceStats?
+        var stillSince = now()
         while true {
             let stats = try readStats(client)
+            let time = now()
             let handled = stats.eventsApplied + stats.duplicates + stats.invalid + stats.parked
             if handled >= events, let previous, previous == stats { return stats }
-            if now() >= deadline {
+            if previous != stats { stillSince = time }
+            if stats.caughtUp == "true", previous == stats, time - stillSince >= settle {
+                if handled < events && !quiet {
+                    printError(
+                        "verify: the service is caught up and has handled \(handled) of \(events) events, unchanged for \(formatSeconds(time - stillSince)) s: comparing now"
+                    )
+                }
+                return stats
+            }
+            progress.say(
+                "waiting for the service: \(handled) of \(events) events handled, caughtUp=\(stats.caughtUp), lastOffset=\(stats.lastOffset)"
+            )
+            if time >= deadline {
                 if handled < events {
                     printError(
                         "accountctl: after \(formatSeconds(timeout)) s the service has handled \(handled) of \(events) events; comparing anyway"
@@ -271,4 +338,21 @@ func quoted(_ text: String) -> String {
 /// Byte order of UTF-8 (what the listing sorts by).
 func bytesPrecede(_ a: String, _ b: String) -> Bool {
     a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// Progress lines on standard error while verify waits: at most one a second, each one
+/// different from the last (none with --quiet).
+final class WaitProgress {
+    private let quiet: Bool
+    private var lastText = ""
+    private var lastTime = -Double.infinity
+
+    init(quiet: Bool) { self.quiet = quiet }
+
+    func say(_ text: String) {
+        guard !quiet, text != lastText, now() - lastTime >= 1 else { return }
+        lastText = text
+        lastTime = now()
+        printError("verify: " + text)
+    }
 }

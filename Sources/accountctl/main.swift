@@ -1,10 +1,11 @@
+import AccountMessaging
 import ArgumentParser
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// accountctl: the producer and checker CLI of the account service (CONTRACT §5).
+/// accountctl: the producer and checker CLI of the account service (docs/operations.md#configuration).
 struct Accountctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "accountctl",
@@ -14,9 +15,13 @@ struct Accountctl: AsyncParsableCommand {
             AMQP_TLS_CA_FILE, AMQP_TLS_CERT_FILE, AMQP_TLS_KEY_FILE, AMQP_TLS_VERIFY); the service URL \
             from --url or SERVICE_URL.
 
+            Shell completion: `accountctl --generate-completion-script bash` (or zsh, fish) prints a \
+            script to source or to install in the shell's completion directory.
+
             \(Exit.helpText)
             """,
-        subcommands: [Publish.self, Generate.self, Verify.self, Get.self, Health.self])
+        version: "accountctl \(ProductVersion.current)",
+        subcommands: [Publish.self, Generate.self, Verify.self, Get.self, Health.self, Invalid.self])
 }
 
 /// Calls the async `run()` (on an existential, `run()` would pick the synchronous one).

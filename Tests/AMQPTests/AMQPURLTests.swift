@@ -5,7 +5,7 @@ import Testing
 
 @Suite("AMQP URL parsing")
 struct AMQPURLTests {
-    @Test("the contract's default URL")
+    @Test("the documented default URL")
     func defaultURL() throws {
         let url = try AMQPURL(parsing: "amqp://guest:guest@127.0.0.1:5672/%2f")
         #expect(url.scheme == .amqp)
@@ -100,6 +100,54 @@ struct AMQPURLTests {
         }
         let refused = AMQPError.accessRefused(user: url.user, vhost: url.vhost, reply: "403 ACCESS_REFUSED")
         #expect(!refused.description.contains("s3cr3t"))
+    }
+}
+
+@Suite("AMQP URL: passwords with '/', '#' or '?' written raw")
+struct AMQPURLRawPasswordTests {
+    static let passwords = ["hun/ter2", "a#hunter2", "hunter2?x", "p/a#s?s", "/hunter2#", "?hunter2/", "h:un/ter@2"]
+
+    @Test(
+        "they are taken as the password, and the host, port, vhost and query after them as such", arguments: passwords)
+    func parsedAsThePassword(password: String) throws {
+        let url = try AMQPURL(parsing: "amqp://admin:\(password)@rabbit:5673/prod?heartbeat=7")
+        #expect(url.user == "admin")
+        #expect(url.password == password)
+        #expect(url.host == "rabbit")
+        #expect(url.port == 5673)
+        #expect(url.vhost == "prod")
+        #expect(url.heartbeat == 7)
+        #expect(!url.description.contains("hunter") && !url.description.contains(password))
+    }
+
+    /// Each URL is broken after the password in some way; the error must name the problem
+    /// without any part of the password (3 characters of it in a row, raw or decoded).
+    static let brokenURLs: [(url: String, password: String)] = [
+        ("amqp://admin:hun/ter2@rabbit:56x72/", "hun/ter2"),
+        ("amqp://admin:hun/ter2@rabbit:5672/a/b", "hun/ter2"),
+        ("amqp://admin:hunter2#frag@rabbit:99999/", "hunter2#frag"),
+        ("amqp://admin:hunter2?heartbeat=x@rabbit:0/", "hunter2?heartbeat=x"),
+        ("amqp://admin:hunter2@rabbit/?heartbeat=hunter2", "hunter2"),
+        ("amqp://admin:hunter2@rabbit:hunter2/", "hunter2"),
+        ("amqp://admin:hunter2@[::1/", "hunter2"),
+        ("amqp://admin:hun%2Fter2@rabbit/?connection_timeout=hun/ter2", "hun/ter2"),
+        ("amqp://admin:pa%zzss@rabbit/", "pa%zzss"),
+    ]
+
+    @Test("an error about the URL never echoes the password, in part or whole", arguments: 0..<brokenURLs.count)
+    func errorsNeverEchoThePassword(index: Int) {
+        let (text, password) = Self.brokenURLs[index]
+        do {
+            let url = try AMQPURL(parsing: text)
+            Issue.record("\(text) parsed: \(url)")
+        } catch {
+            let message = error.description
+            let chars = Array(password)
+            for start in 0...(chars.count - 3) {
+                let piece = String(chars[start..<start + 3])
+                #expect(!message.contains(piece), "'\(piece)' of the password in: \(message)")
+            }
+        }
     }
 }
 

@@ -83,7 +83,7 @@ struct HistoryGeneratorTests {
         }
     }
 
-    @Test("each body is the contract's JSON, keys in order, matching the exposed fields")
+    @Test("each body is the documented JSON, keys in order, matching the exposed fields")
     func bodies() throws {
         let keys = ["eventId", "type", "accountId", "sequence", "occurredAt", "data"]
         for event in HistoryGenerator(accounts: 50, events: 2000, seed: 5) {

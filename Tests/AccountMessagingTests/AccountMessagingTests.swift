@@ -9,7 +9,7 @@ import Testing
 
 @Suite("Broker settings from flags and environment")
 struct BrokerSettingsTests {
-    @Test("defaults: the contract's URL, heartbeat 30 s, TLS verification on")
+    @Test("defaults: the documented URL, heartbeat 30 s, TLS verification on")
     func defaults() throws {
         let configuration = try BrokerSettings.configuration(
             connectionName: "t", flags: { _ in nil }, environment: Environment([:]))

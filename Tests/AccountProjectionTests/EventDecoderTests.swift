@@ -388,7 +388,7 @@ struct EventDecoderTests {
         #expect(problem.detail.utf8.count < 500)
     }
 
-    // MARK: Order of the checks (the Go peer's)
+    // MARK: Order of the checks (docs/events.md#decoding-details)
 
     @Test func unknownTypeComesBeforeOtherFieldFaults() {
         #expect(

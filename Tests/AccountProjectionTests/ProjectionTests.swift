@@ -227,7 +227,7 @@ struct ProjectionTests {
         feed.send(Body.opened())
         feed.send(Body.closed(sequence: 2, at: "2026-11-24T15:00:09Z"))
         #expect(feed.send(Body.deposited(sequence: 3, amount: 5)) == .rejected(.accountClosed))
-        // The closed check comes before the content checks, as in the Go peer.
+        // The closed check comes before the content checks (docs/events.md#decoding-details).
         #expect(feed.send(Body.event(type: "\"Bogus\"", sequence: "4")) == .rejected(.accountClosed))
         #expect(feed.send(Body.closed(sequence: 5)) == .rejected(.accountClosed))
         let account = try #require(feed.projection.account(id: "acc-1"))

@@ -13,9 +13,14 @@ struct CommandLineTests {
         let result = try await run(["--help"])
         #expect(result.status == 0)
         for line in [
-            "--http-port <value>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <value>",
+            "--http-port <port>", "[env: HTTP_PORT] (default: 6767)", "--amqp-url <url>",
             "[env: AMQP_PASSWORD_FILE]", "--parked-limit", "Exit status:",
-            "--snapshot-dir <value>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
+            "--snapshot-dir <dir>", "[env: SNAPSHOT_DIR] (default: off)", "[env: SNAPSHOT_INTERVAL] (default: 30)",
+            "--http-max-connections <count>", "[env: HTTP_MAX_CONNECTIONS] (default: 1024)",
+            "--http-header-timeout <seconds>", "[env: HTTP_HEADER_TIMEOUT] (default: 10)",
+            "[env: HTTP_REQUEST_TIMEOUT] (default: 30)", "[env: HTTP_IDLE_TIMEOUT] (default: 60)",
+            "--http-output-buffer <bytes>", "[env: HTTP_OUTPUT_BUFFER] (default: 65536)",
+            "--parked-max-bytes <bytes>", "--inflight-max-bytes <bytes>",
         ] {
             #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
         }
@@ -32,6 +37,15 @@ struct CommandLineTests {
             ([], ["AMQP_URL": "http://x"], "AMQP_URL / --amqp-url: invalid AMQP URL: scheme 'http'"),
             ([], ["AMQP_PASSWORD_FILE": "/nonexistent/pw"], "cannot read '/nonexistent/pw'"),
             ([], ["SNAPSHOT_INTERVAL": "0"], "SNAPSHOT_INTERVAL / --snapshot-interval: must be above 0"),
+            (
+                ["--http-max-connections=0"], [:],
+                "HTTP_MAX_CONNECTIONS / --http-max-connections: 0 is not a whole number in 1...1000000000"
+            ),
+            (
+                [], ["HTTP_HEADER_TIMEOUT": "0"],
+                "HTTP_HEADER_TIMEOUT / --http-header-timeout: 0 is not above 0 and at most 86400 (seconds)"
+            ),
+            ([], ["HTTP_OUTPUT_BUFFER": "big"], "HTTP_OUTPUT_BUFFER / --http-output-buffer: 'big' is not a number"),
             ([], ["SNAPSHOT_INTERVAL": "soon"], "SNAPSHOT_INTERVAL / --snapshot-interval: 'soon' is not a number"),
         ])
     func badSettings(arguments: [String], environment: [String: String], message: String) async throws {

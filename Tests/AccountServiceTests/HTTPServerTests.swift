@@ -280,34 +280,6 @@ struct HTTPServerTests {
         }
     }
 
-    @Test func connectionsOverTheCapAreClosed() async throws {
-        try await self.withServer(limits: HTTPServer.Limits(maxConnections: 2)) { server, port in
-            let first = try RawHTTPConnection(port: port)
-            let second = try RawHTTPConnection(port: port)
-            #expect(try first.request("GET", "/health").status == 200)
-            #expect(try second.request("GET", "/health").status == 200)
-            #expect(server.openConnections == 2)
-
-            let third = try RawHTTPConnection(port: port)  // the kernel accepts; the server closes it
-            try? third.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(throws: RawHTTPConnection.ClientError.self) { try third.readResponse() }
-
-            // Once a slot frees, new connections are served again.
-            _ = try first.request("GET", "/health", headers: ["Connection: close"])
-            var served = false
-            for _ in 0..<100 where !served {
-                if server.openConnections < 2, let fourth = try? RawHTTPConnection(port: port),
-                    (try? fourth.request("GET", "/health").status) == 200
-                {
-                    served = true
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            #expect(served)
-        }
-    }
-
     @Test func idleConnectionsAreClosed() async throws {
         try await self.withServer(limits: HTTPServer.Limits(idleTimeout: .milliseconds(200))) { server, port in
             let connection = try RawHTTPConnection(port: port, timeoutSeconds: 30)

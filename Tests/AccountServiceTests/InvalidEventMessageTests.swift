@@ -7,7 +7,7 @@ import Testing
 
 /// What goes to the invalid queue is always sendable: whatever the producer put in the
 /// properties and headers, the message must fit the protocol and one frame, or the
-/// publish fails on every retry and the consumer stalls (CONTRACT §3.4).
+/// publish fails on every retry and the consumer stalls (docs/events.md#rejections-and-the-invalid-queue).
 @Suite("Invalid-queue messages")
 struct InvalidEventMessageTests {
     static func rejected(

@@ -55,6 +55,27 @@ struct LoggingTests {
                 == "2026-11-28T05:10:00.123Z warning accountservice: broker unavailable attempt=2 broker=amqp://b\n")
     }
 
+    @Test func textLinesEscapeControlCharactersAndQuoteValues() {
+        let line = String(
+            decoding: ServiceLogHandler.line(
+                format: .text, timestamp: "2026-11-28T05:10:00.123Z", level: .info, label: "accountservice",
+                message: "read API listening\r\nforged",
+                metadata: [
+                    "replica": "r1\r\n2026-11-28T05:10:00.124Z error accountservice: forged\u{1B}[31m",
+                    "path": #"C:\x"#, "empty": "", "list": ["a b", "c\td"], "plain": "r2", "\u{85}k": "\u{2028}",
+                ]),
+            as: UTF8.self)
+        #expect(line.filter { $0 == "\n" || $0 == "\r" } == "\n", "exactly one line break, at the end: \(line)")
+        #expect(line.hasSuffix("\n"))
+        #expect(!line.unicodeScalars.contains { $0.properties.generalCategory == .control && $0 != "\n" })
+        #expect(
+            line
+                == #"2026-11-28T05:10:00.123Z info accountservice: read API listening\r\nforged"#
+                + #" empty="" list=["a b", c\td] path=C:\\x plain=r2"#
+                + #" replica="r1\r\n2026-11-28T05:10:00.124Z error accountservice: forged\u{1B}[31m""#
+                + #" \u{85}k=\u{2028}"# + "\n")
+    }
+
     @Test func timestampsAreRFC3339InUTC() {
         #expect(ServiceLogHandler.timestamp(seconds: 0, milliseconds: 5) == "1970-01-01T00:00:00.005Z")
         #expect(ServiceLogHandler.timestamp(seconds: 1_795_849_800, milliseconds: 999) == "2026-11-28T07:10:00.999Z")

@@ -7,7 +7,7 @@ import Synchronization
 /// and a record of the `after`/`limit` the API asked for.
 final class ReadAPIFakeModel: ReadModel {
     let accountsByID: [String: Account]
-    /// Ids in ascending byte order, as the contract's listing wants them.
+    /// Ids in ascending byte order, as docs/read-api.md's listing wants them.
     let sortedIDs: [String]
     let stats: ServiceStatistics
     let readinessValue: Readiness
@@ -43,6 +43,8 @@ final class ReadAPIFakeModel: ReadModel {
     func readiness() -> Readiness { self.readinessValue }
 
     var lastListCall: (after: String?, limit: Int)? { self.listCalls.withLock { $0.last } }
+    /// Listings answered so far.
+    var listCallCount: Int { self.listCalls.withLock { $0.count } }
 
     static let ada = Account(
         id: "acc-000001", owner: "Ada Lovelace", currency: "EUR", balance: 750,
@@ -92,7 +94,7 @@ extension HTTPAnswer {
     }
 }
 
-/// The JSON the contract shows for each sample account, written out by hand.
+/// The JSON docs/read-api.md shows for each sample account, written out by hand.
 enum ReadAPIExpectedJSON {
     static let ada =
         #"{"id":"acc-000001","owner":"Ada Lovelace","currency":"EUR","balance":750,"status":"open","version":3,"openedAt":"2026-11-24T15:00:00.000Z","updatedAt":"2026-11-24T15:07:10.250Z"}"#

@@ -4,7 +4,7 @@ import Testing
 
 @testable import AccountService
 
-@Suite("ReadAPI routes (CONTRACT §4)")
+@Suite("ReadAPI routes (docs/read-api.md)")
 struct ReadAPITests {
     let model = ReadAPIFakeModel()
     var api: ReadAPI { ReadAPI(model: self.model, replicaName: "replica-1") }

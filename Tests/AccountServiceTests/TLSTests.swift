@@ -14,11 +14,13 @@ import Testing
     "TLS to the broker", .serialized,
     .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
 struct TLSTests {
-    static let port = 5689
-    static let tlsPort = 5699
-    static let directory = "/tmp/accountservice-tls-test"
+    /// The broker's AMQP and TLS ports: TLS_TEST_PORT and TLS_TEST_TLS_PORT, to run beside other brokers.
+    static let port = environment("TLS_TEST_PORT").flatMap { Int($0) } ?? 5689
+    static let tlsPort = environment("TLS_TEST_TLS_PORT").flatMap { Int($0) } ?? 5699
+    static let directory = "/tmp/accountservice-tls-test-\(port)"
 
-    /// A CA, a server certificate for localhost and 127.0.0.1 signed by it, and another CA.
+    /// A CA, a server certificate for localhost and 127.0.0.1 signed by it, another for
+    /// other.example and 10.9.8.7 signed by it, and another CA.
     private func makeCertificates() async throws {
         let script = """
             set -e
@@ -27,6 +29,9 @@ struct TLSTests {
             openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost
             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
             openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf
+            openssl req -newkey rsa:2048 -nodes -keyout elsewhere.key -out elsewhere.csr -subj /CN=other.example
+            printf 'subjectAltName=DNS:other.example,IP:10.9.8.7\\n' > elsewhere.cnf
+            openssl x509 -req -in elsewhere.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out elsewhere.pem -days 2 -extfile elsewhere.cnf
             openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other-ca.pem -days 2 -subj /CN=other-ca
             chmod 644 *.key
             """
@@ -34,13 +39,13 @@ struct TLSTests {
         #expect(result.status == 0, "openssl: \(result.err)")
     }
 
-    private func broker(_ command: String) async throws {
+    private func broker(_ command: String, certificate: String = "server") async throws {
         let script = try #require(environment("TEST_BROKER_SCRIPT"), "TEST_BROKER_SCRIPT is not set (run scripts/test)")
         let conf = """
             listeners.ssl.default = \(Self.tlsPort)
             ssl_options.cacertfile = \(Self.directory)/ca.pem
-            ssl_options.certfile = \(Self.directory)/server.pem
-            ssl_options.keyfile = \(Self.directory)/server.key
+            ssl_options.certfile = \(Self.directory)/\(certificate).pem
+            ssl_options.keyfile = \(Self.directory)/\(certificate).key
             ssl_options.verify = verify_none
             ssl_options.fail_if_no_peer_cert = false
             """
@@ -49,9 +54,13 @@ struct TLSTests {
         #expect(result.status == 0, "scripts/broker \(command): \(result.out) \(result.err)")
     }
 
-    private func configuration(ca: String, verify: Bool = true) throws -> AMQPConfiguration {
+    private func configuration(
+        ca: String, verify: Bool = true, host: String = "localhost"
+    ) throws
+        -> AMQPConfiguration
+    {
         var configuration = AMQPConfiguration(
-            url: try AMQPURL(parsing: "amqps://guest:guest@localhost:\(Self.tlsPort)/%2f"),
+            url: try AMQPURL(parsing: "amqps://guest:guest@\(host):\(Self.tlsPort)/%2f"),
             connectTimeout: .seconds(5))
         configuration.tls = .init(caFile: "\(Self.directory)/\(ca)", verifyPeer: verify)
         return configuration
@@ -89,6 +98,45 @@ struct TLSTests {
         let unchecked = try await AMQPConnection.connect(try configuration(ca: "other-ca.pem", verify: false))
         #expect(unchecked.isOpen)
         await unchecked.close()
+        try await broker("down")
+    }
+
+    @Test(
+        "the broker's name is checked by IP and by name: each connects when the certificate names it, else is refused")
+    func peerNameByIPAndByName() async throws {
+        try await startBroker()
+        for host in ["127.0.0.1", "localhost"] {
+            let connection = try await AMQPConnection.connect(try configuration(ca: "ca.pem", host: host))
+            let channel = try await connection.openChannel()
+            let queue = TestBroker.uniqueName("tls-\(host)")
+            try await channel.declareQueue(queue, durable: false, autoDelete: true)
+            await connection.close()
+            // The right name, the wrong CA: refused all the same.
+            await #expect(throws: AMQPError.self, "\(host) with another CA") {
+                _ = try await AMQPConnection.connect(try configuration(ca: "other-ca.pem", host: host))
+            }
+        }
+        try await broker("down")
+
+        // A certificate for other.example and 10.9.8.7, from the right CA: neither name is the one dialled.
+        try await broker("up", certificate: "elsewhere")
+        for host in ["127.0.0.1", "localhost"] {
+            do {
+                let connection = try await AMQPConnection.connect(try configuration(ca: "ca.pem", host: host))
+                Issue.record("\(host) connected against a certificate for other names")
+                await connection.close()
+            } catch {
+                print("TLSTests: \(host) against a certificate for other names: \(error)")
+                guard case .tlsFailed(_, _, let reason) = error as? AMQPError else {
+                    Issue.record("not a TLS failure: \(error)")
+                    continue
+                }
+                #expect(reason.contains("name '\(host)'"), "\(reason)")
+            }
+            let unchecked = try await AMQPConnection.connect(try configuration(ca: "ca.pem", verify: false, host: host))
+            #expect(unchecked.isOpen, "verification off connects to \(host)")
+            await unchecked.close()
+        }
         try await broker("down")
     }
 

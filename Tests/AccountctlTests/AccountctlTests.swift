@@ -53,6 +53,7 @@ struct AccountctlOfflineTests {
             ["publish", "--amqp-url", "http://x"],
             ["publish", "--file", "/nonexistent/events.jsonl"],
             ["verify", "--url", "ftp://host"],
+            ["health", "--url", "https://127.0.0.1:9", "--ca-file", "/nonexistent/ca.pem"],
             ["get", ""],
             ["health", "--timeout", "0"],
             ["nonsense"],
@@ -143,6 +144,56 @@ struct AccountctlServiceTests {
         #expect(result.seconds < 5)
     }
 
+    @Test("verify against a caught-up service that lacks events compares after --settle, not --timeout, and says why")
+    func verifyCaughtUpShort() async throws {
+        let service = try FakeService(generator: Self.history)
+        defer { service.stop() }
+        // The service holds 12000 events and says it is caught up; the history has 13000.
+        let result = try await runAccountctl(
+            [
+                "verify", "--url", service.url, "--accounts", "2500", "--events", "13000", "--seed", "4", "--timeout",
+                "60",
+            ], timeout: 90)
+        #expect(result.status == 1, "\(result.err)")
+        #expect(result.seconds < 30, "compared after \(result.seconds) s, not after --timeout")
+        #expect(result.seconds > 1.5, "waited for the counters to stay still")
+        #expect(result.err.contains("verify: waiting for the service: 12000 of 13000 events handled"), "\(result.err)")
+        #expect(result.err.contains("caught up and has handled 12000 of 13000 events"), "\(result.err)")
+        #expect(result.out.contains("MISMATCH"))
+
+        let quiet = try await runAccountctl(
+            [
+                "verify", "--url", service.url, "--accounts", "2500", "--events", "13000", "--seed", "4", "--quiet",
+                "--settle", "0.5",
+            ], timeout: 90)
+        #expect(quiet.status == 1)
+        #expect(quiet.err.isEmpty, "--quiet: \(quiet.err)")
+        #expect(quiet.seconds < 30)
+    }
+
+    @Test("verify --output json: one object with the figures and the differences")
+    func verifyJSON() async throws {
+        let service = try FakeService(generator: Self.history) { account in
+            account.id == "acc-000043" ? nil : account
+        }
+        defer { service.stop() }
+        let result = try await runAccountctl([
+            "verify", "--url", service.url, "--accounts", "2500", "--events", "12000", "--seed", "4", "--timeout", "10",
+            "--output", "json",
+        ])
+        #expect(result.status == 1)
+        let value = try JSONValue.parse(Array(result.stdout.dropLast()))
+        #expect(result.out.hasSuffix("}\n") && result.out.filter { $0 == "\n" }.count == 1, "one line: \(result.out)")
+        #expect(value["ok"]?.boolValue == false)
+        #expect(value["expected"]?.int64Value == 2500)
+        #expect(value["served"]?.int64Value == 2499)
+        #expect(value["missing"]?.int64Value == 1)
+        #expect(value["stats"]?["eventsApplied"]?.int64Value == 12000)
+        #expect(value["stats"]?["caughtUp"]?.boolValue == true)
+        let differences = try #require(value["differences"]?.arrayValue)
+        #expect(differences.first?.stringValue?.hasPrefix("acc-000043: missing") == true, "\(differences)")
+    }
+
     @Test("get prints the account, or exits 1 for an unknown one")
     func get() async throws {
         let service = try FakeService(generator: Self.history)
@@ -216,7 +267,7 @@ struct AccountctlBrokerTests {
         #expect(!result.err.contains("not-the-Password-123") && !result.out.contains("not-the-Password-123"))
     }
 
-    @Test("publish sends the history in order, with the contract's properties, all confirmed")
+    @Test("publish sends the history in order, with the documented properties, all confirmed")
     func publishInOrder() async throws {
         let names = names()
         let connection = try await TestBroker.connect()
@@ -282,6 +333,33 @@ struct AccountctlBrokerTests {
         #expect(deliveries[1].properties.messageID == nil)
         #expect(deliveries[5].properties.type == "AccountClosed")
         await cleanUp(names, connection: connection)
+    }
+
+    @Test("publish says nothing of the trace unless --verbose, then once; --output json is one object")
+    func publishVerboseAndJSON() async throws {
+        let names = names()
+        let environment = ["AMQP_URL": try TestBroker.requireURL()]
+        let plain = try await runAccountctl(
+            ["publish", "--accounts", "5", "--events", "50"] + names, environment: environment)
+        #expect(plain.status == 0, "\(plain.err)")
+        #expect(!plain.err.contains("trace"), "\(plain.err)")
+
+        let verbose = try await runAccountctl(
+            ["publish", "--accounts", "5", "--events", "50", "--verbose", "--output", "json"] + names,
+            environment: environment)
+        #expect(verbose.status == 0, "\(verbose.err)")
+        let traceLines = verbose.err.split(separator: "\n").filter { $0.contains("traceparent") }
+        #expect(traceLines.count == 1, "\(verbose.err)")
+        let value = try JSONValue.parse(Array(verbose.stdout.dropLast()))
+        #expect(verbose.out.filter { $0 == "\n" }.count == 1)
+        #expect(value["published"]?.int64Value == 50)
+        #expect(value["confirmed"]?.int64Value == 50)
+        #expect(value["nacked"]?.int64Value == 0)
+        #expect(value["returned"]?.int64Value == 0)
+        #expect(value["failure"]?.isNull == true)
+        let trace = try #require(value["trace"]?.stringValue)
+        #expect(trace.count == 32 && traceLines[0].contains(trace))
+        await cleanUp(names, connection: try await TestBroker.connect())
     }
 
     @Test("--rate limits the pace")

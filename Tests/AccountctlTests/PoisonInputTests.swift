@@ -10,13 +10,14 @@ import Testing
     import Glibc
 #endif
 
-/// Poison input at scale (CONTRACT §3.4): a valid history interleaved with 10,000 bad
+/// Poison input at scale (docs/events.md#rejections-and-the-invalid-queue): a valid history interleaved with
+/// 10,000 bad
 /// messages — random bytes, truncated and mutated bodies, wrong JSON types, huge numbers,
 /// deep nesting, invalid UTF-8, oversized bodies; garbage or missing properties, headers of
 /// every AMQP field type (invalid UTF-8, deep nesting, forged `x-` headers), odd routing
 /// keys — published in a seeded, reproducible order through librabbitmq directly, so that
 /// any byte can go anywhere. The real `accountservice` must apply every valid event, send
-/// every bad one to the invalid queue with a contract reason, stay up, and keep its memory.
+/// every bad one to the invalid queue with a documented reason, stay up, and keep its memory.
 @Suite("poison input at scale", .enabled(if: TestBroker.enabled))
 struct PoisonInputTests {
     static let validEvents = 5_000
@@ -76,7 +77,7 @@ struct PoisonInputTests {
         #expect(firstDifference(served.filter { $0.id.hasPrefix("acc-") }, historyOnly) == nil)
         #expect(historyOnly.count == log.historyAccounts)
 
-        // Every bad message in the invalid queue, with its body, offset and a contract reason.
+        // Every bad message in the invalid queue, with its body, offset and a documented reason.
         let rejected = try await readInvalidQueue(topology.invalidQueue, count: Self.badMessages)
         #expect(rejected.count == Self.badMessages)
         var seen = Set<Int64>()
@@ -96,8 +97,14 @@ struct PoisonInputTests {
             if headers?["x-error-detail"]?.stringValue?.isEmpty != false {
                 mismatches.append("offset \(offset): no x-error-detail")
             }
-            if message.body != messages[Int(offset)].body {
+            // A body past the decoder's limit goes back as its first 64 KiB, saying so.
+            let original = messages[Int(offset)].body
+            let limit = EventDecoder.maximumBodySize
+            if message.body != Array(original.prefix(limit)) {
                 mismatches.append("offset \(offset): the body is not the original")
+            }
+            if original.count > limit && headers?["x-original-body-size"] != .int64(Int64(original.count)) {
+                mismatches.append("offset \(offset): no x-original-body-size for a \(original.count)-byte body")
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10))")
@@ -238,7 +245,7 @@ func residentKilobytes(_ pid: pid_t) -> Int? {
 // MARK: The expected outcome
 
 /// What the service must end with, from the same pure projection over the same bodies:
-/// the service decides by the body alone (CONTRACT §2), so properties, headers and routing
+/// the service decides by the body alone (docs/events.md#field-rules), so properties, headers and routing
 /// keys change nothing.
 struct Expectation {
     var statistics: ProjectionStatistics
@@ -549,7 +556,8 @@ struct PoisonLog {
         case 6: return .u32(UInt32(truncatingIfNeeded: random.next()))
         case 7: return .i64(Int64(bitPattern: random.next()))
         case 8: return .i64(Int64(bitPattern: random.next()))  // no u64 ('L'): RabbitMQ's table grammar has none
-        // Finite floats only: RabbitMQ's parser (Erlang) cannot read a NaN or an infinity, and drops the connection.
+        // Finite floats only: RabbitMQ's parser (Erlang) cannot read a NaN or an infinity, and drops the
+        // connection.
         case 9: return .f32(Float(Int32(truncatingIfNeeded: random.next())) / 7)
         case 10: return .f64(Double(Int64(bitPattern: random.next())) * 1e-300)
         case 11: return .bytes([])  // no decimal: RabbitMQ 3.10 cannot store one in a stream (the channel crashes)

@@ -2,7 +2,7 @@ public import AMQP
 public import AccountMessaging
 import AccountProjection
 
-/// Event bodies for the tests, in the contract's shape (CONTRACT §2).
+/// Event bodies for the tests, in the shape of docs/events.md#field-rules.
 public enum TestEvent {
     public static func body(
         _ type: String, _ account: String, _ sequence: Int, at second: Int = 0, data: String? = nil,

@@ -39,8 +39,9 @@ public final class RawHTTPConnection: @unchecked Sendable {
     private var buffer: [UInt8] = []
     public private(set) var isClosed = false
 
-    /// Connects to 127.0.0.1:`port`; reads give up after `timeoutSeconds`.
-    public init(port: Int, timeoutSeconds: Int = 5) throws {
+    /// Connects to 127.0.0.1:`port`; reads give up after `timeoutSeconds`; `receiveBufferBytes`
+    /// shrinks the socket's receive buffer (a client that reads slowly).
+    public init(port: Int, timeoutSeconds: Int = 5, receiveBufferBytes: Int32? = nil) throws {
         #if canImport(Glibc)
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -50,6 +51,9 @@ public final class RawHTTPConnection: @unchecked Sendable {
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if var bytes = receiveBufferBytes {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

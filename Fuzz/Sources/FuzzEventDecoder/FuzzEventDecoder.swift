@@ -51,7 +51,7 @@ func checkDecoder(_ body: UnsafeRawBufferPointer) {
     checkAgainstJSONReader(body, decoded)
 }
 
-/// What a decoded event promises (Event's documentation, CONTRACT §2).
+/// What a decoded event promises (Event's documentation, docs/events.md#field-rules).
 func checkEvent(_ event: Event) {
     require(EventDecoder.isValidAccountID(event.accountId), "an event with accountId \(event.accountId)")
     require(
@@ -214,7 +214,8 @@ func lines(of body: UnsafeRawBufferPointer) -> [[UInt8]] {
     return result
 }
 
-/// The lines as a log through the projection rules (CONTRACT §3), checking the counters
+/// The lines as a log through the projection rules (docs/events.md#how-the-projection-applies-an-event),
+/// checking the counters
 /// after every event, the listing, the read API's JSON, duplicates and the snapshot.
 func checkProjection(_ bodies: [[UInt8]]) {
     // A parking limit of 2 so that evictions (sequence_gap) happen.
@@ -310,7 +311,8 @@ func checkSnapshot(_ projection: Projection<Int>, nextBody: [UInt8]) {
     require(copy.statistics == original.statistics, "restored counters drift after one more event")
 }
 
-/// Every event delivered twice in a row gives the state it gives once (CONTRACT §3.2):
+/// Every event delivered twice in a row gives the state it gives once
+/// (docs/events.md#how-the-projection-applies-an-event):
 /// the second copy of anything that decodes is a duplicate; a body that takes no place
 /// in any history is rejected again.
 func checkDuplicatesChangeNothing(_ bodies: [[UInt8]]) {

@@ -11,6 +11,13 @@ public final class AccountStore: ReadModel {
     struct State {
         var projection: Projection<EventOrigin>
         var lastOffset: Int64?
+        /// A digest of the message at `lastOffset` (nil: unknown, e.g. after a snapshot load):
+        /// the message found there on a resume must be the same, or the stream is another one.
+        var lastFingerprint: UInt64?
+        /// Set when the stream was found deleted or recreated, until the rebuild has caught up.
+        var resetReason: String?
+        /// True while a snapshot loads at start.
+        var loading = false
         var connected = false
         /// The stream's last offset when this connection started; nil until known.
         var tailAtStart: Int64?
@@ -41,6 +48,13 @@ public final class AccountStore: ReadModel {
     }
 
     private let state: Mutex<State>
+    /// Held by the one writer while it changes the projection, and by a snapshot while it
+    /// encodes: the snapshot encodes a copy taken under `state`'s lock in O(1) (the buffers
+    /// are shared, copy-on-write) and, since nothing writes meanwhile, nothing is copied,
+    /// while readers go on taking `state`'s lock as usual.
+    private let writerGate = Mutex<Void>(())
+    /// The most bytes parked events may hold (their bodies, properties and strings).
+    private let parkingByteLimit: Int
     /// Told of every change, after the lock is released.
     public let metrics: ServiceMetrics
 
@@ -49,10 +63,14 @@ public final class AccountStore: ReadModel {
 
     /// `currentSecond`: whole seconds on a monotonic clock (tests pass their own).
     public init(
-        parkingLimit: Int, metrics: ServiceMetrics = ServiceMetrics(),
+        parkingLimit: Int, parkingByteLimit: Int = .max, metrics: ServiceMetrics = ServiceMetrics(),
         currentSecond: @escaping @Sendable () -> Int64 = AccountStore.monotonicSeconds()
     ) {
-        self.state = Mutex(State(projection: Projection(parkingLimit: parkingLimit)))
+        self.parkingByteLimit = parkingByteLimit
+        self.state = Mutex(
+            State(
+                projection: Projection(
+                    parkingLimit: parkingLimit, parkingByteLimit: parkingByteLimit, originBytes: { $0.heldBytes })))
         self.metrics = metrics
         self.currentSecond = currentSecond
     }
@@ -76,20 +94,25 @@ public final class AccountStore: ReadModel {
         // instead of copied (a retain and a release per string it holds).
         var events = events
         events.reverse()
+        let fingerprint = events.first { $0.origin.offset != nil }.map { Self.fingerprint($0.origin) }
         var rejected: [RejectedEvent<EventOrigin>] = []
         let clock = ContinuousClock()
         let start = clock.now
         let second = currentSecond()
-        let (statistics, lastOffset, tail, caughtUp) = state.withLock { state in
-            state.markQuietSpell(before: second)
-            while let (decoded, origin) = events.popLast() {
-                if let offset = origin.offset { state.lastOffset = offset }
-                _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
+        let (statistics, lastOffset, tail, caughtUp) = writerGate.withLock { _ in
+            state.withLock { state in
+                state.markQuietSpell(before: second)
+                while let (decoded, origin) = events.popLast() {
+                    if let offset = origin.offset { state.lastOffset = offset }
+                    _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
+                }
+                if let fingerprint { state.lastFingerprint = fingerprint }
+                state.unconfirmedRejections += rejected.count
+                if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
+                let statistics = state.projection.statistics
+                state.activity.record(ActivityCounters(statistics), at: second)
+                return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
             }
-            state.unconfirmedRejections += rejected.count
-            let statistics = state.projection.statistics
-            state.activity.record(ActivityCounters(statistics), at: second)
-            return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
         }
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
@@ -108,9 +131,13 @@ public final class AccountStore: ReadModel {
     /// ms for 20,000 accounts); nil before the first event, and while rejected events
     /// wait for the broker's confirm.
     public func snapshotBytes(identity: String) -> (bytes: [UInt8], offset: Int64)? {
-        state.withLock { state in
-            guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
-            let bytes = state.projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
+        writerGate.withLock { _ -> (bytes: [UInt8], offset: Int64)? in
+            let frozen = state.withLock { state -> (Projection<EventOrigin>, Int64)? in
+                guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
+                return (state.projection, offset)
+            }
+            guard let (projection, offset) = frozen else { return nil }
+            let bytes = projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
             return (bytes, offset)
         }
     }
@@ -120,12 +147,15 @@ public final class AccountStore: ReadModel {
     @discardableResult
     public func restore(from bytes: [UInt8], identity: String) throws(SnapshotError) -> (offset: Int64, accounts: Int) {
         let (projection, offset) = try Projection<EventOrigin>.restore(
-            from: bytes, identity: identity, decodeOrigin: EventOrigin.decode)
+            from: bytes, identity: identity, decodeOrigin: EventOrigin.decode, parkingByteLimit: parkingByteLimit,
+            originBytes: { $0.heldBytes })
         let accounts = projection.statistics.accounts
-        let statistics = state.withLock { state in
-            state.projection = projection
-            state.lastOffset = offset
-            return projection.statistics
+        let statistics = writerGate.withLock { _ in
+            state.withLock { state in
+                state.projection = projection
+                state.lastOffset = offset
+                return projection.statistics
+            }
         }
         metrics.totals(statistics)
         metrics.offsets(lastOffset: offset, tail: nil, caughtUp: false)
@@ -214,9 +244,63 @@ public final class AccountStore: ReadModel {
 
     public func readiness() -> Readiness {
         state.withLock { state in
+            if state.loading { return .loading }
             guard state.connected else { return .disconnected }
-            return Self.isCaughtUp(state) ? .ready : .catchingUp
+            if Self.isCaughtUp(state) { return .ready }
+            return state.resetReason == nil ? .catchingUp : .rebuilding
         }
+    }
+
+    /// While true, `/ready` answers 503 LOADING (a snapshot is loading at start).
+    public func setLoading(_ loading: Bool) {
+        state.withLock { $0.loading = loading }
+    }
+
+    public func readinessReason() -> String? {
+        state.withLock { $0.resetReason }
+    }
+
+    // MARK: The stream's identity
+
+    /// A digest of a message (its kept body and its size as sent), to tell one stream's
+    /// message at an offset from another's.
+    static func fingerprint(_ origin: EventOrigin) -> UInt64 {
+        fingerprint(body: origin.body, size: origin.originalBodySize)
+    }
+
+    static func fingerprint(body: [UInt8], size: Int) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: size)
+        for byte in body {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    /// The digest of the message at the last offset handled, when known.
+    var lastFingerprint: UInt64? {
+        state.withLock { $0.lastFingerprint }
+    }
+
+    /// The stream was deleted or recreated: starts the projection over, empty, to be rebuilt
+    /// from the new stream's first offset; `/ready` answers REBUILDING with `reason` until caught up.
+    func resetForNewStream(reason: String) {
+        let statistics = writerGate.withLock { _ in
+            state.withLock { state in
+                state.projection = Projection(
+                    parkingLimit: state.projection.parkingLimit, parkingByteLimit: parkingByteLimit,
+                    originBytes: { $0.heldBytes })
+                state.lastOffset = nil
+                state.lastFingerprint = nil
+                state.latestTail = nil
+                state.tailAtStart = nil
+                state.tailKnown = false
+                state.resetReason = reason
+                return state.projection.statistics
+            }
+        }
+        metrics.streamReset()
+        metrics.totals(statistics)
+        metrics.offsets(lastOffset: nil, tail: nil, caughtUp: false)
     }
 
     private static func isCaughtUp(_ state: State) -> Bool {

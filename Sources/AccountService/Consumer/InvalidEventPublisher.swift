@@ -3,7 +3,9 @@ import AccountProjection
 
 /// Sends rejected events to the invalid-events queue with their original body,
 /// properties and headers plus `x-error`, `x-error-detail`, `x-original-routing-key`
-/// and `x-stream-offset` (a long), and waits for the broker's confirm (CONTRACT §3.4).
+/// and `x-stream-offset` (a long) (and, for a body kept only in part, `x-original-body-size`
+/// and `x-body-truncated`), and waits for the broker's confirm
+/// (docs/events.md#rejections-and-the-invalid-queue).
 ///
 /// What a producer may put in a message must never make it impossible to send back: a
 /// rejection that cannot be published is retried forever and stalls the consumer. So
@@ -33,6 +35,14 @@ struct InvalidEventPublisher {
             .init(key: "x-original-routing-key", value: .string(origin.routingKey)),
             .init(key: "x-stream-offset", value: origin.offset.map { .int64($0) } ?? .void),
         ]
+        if origin.isExcerpt {
+            additions.append(.init(key: "x-original-body-size", value: .int64(Int64(origin.originalBodySize))))
+            additions.append(
+                .init(
+                    key: "x-body-truncated",
+                    value: .string(
+                        "the body was cut to its first \(origin.body.count) of \(origin.originalBodySize) bytes")))
+        }
         // The broker refuses a user_id other than the publisher's login, and an expiration
         // would let the invalid queue drop the message: both travel as headers instead.
         if let userID = properties.userID {

@@ -9,14 +9,25 @@ public import Tracing
 /// What the stream consumer needs to know.
 ///
 /// - `amqp`: the broker and how to talk to it.
-/// - `topology`: exchange, stream and invalid-queue names (CONTRACT §1).
+/// - `topology`: exchange, stream and invalid-queue names (docs/events.md#broker-topology).
 /// - `prefetch`: deliveries in flight from the stream (basic.qos). Default 1000.
 /// - `reconnect`: backoff between connection attempts. Default 250 ms doubling to 10 s, jittered.
+/// - `maxInFlightBytes`: bytes the deliveries in flight may hold at most. A delivery keeps at most
+///   64 KiB of its body (the decoder's limit) and its properties (at most one frame), so the prefetch
+///   used is lowered to fit this many of the largest. Default 48 MiB.
 public struct ConsumerSettings: Sendable {
     public var amqp: AMQPConfiguration
     public var topology: Topology
     public var prefetch: UInt16
     public var reconnect: Backoff
+    public var maxInFlightBytes: Int = 48 << 20
+
+    /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
+    /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.
+    public var effectivePrefetch: UInt16 {
+        let largest = StreamConsumer.bodyExcerptBytes + amqp.frameMax
+        return UInt16(clamping: max(1, min(Int(prefetch), maxInFlightBytes / largest)))
+    }
 
     public init(
         amqp: AMQPConfiguration,
@@ -85,6 +96,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         while !isStopping {
             do {
                 try await consumeOneConnection(backoff: &backoff)
+            } catch Self.streamReplaced {
+                store.connectionLost()
             } catch {
                 store.connectionLost()
                 let delay = backoff.next()
@@ -109,14 +122,30 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     private func consumeOneConnection(backoff: inout Backoff) async throws(AMQPError) {
         let topology = settings.topology
-        let connection = try await AMQPConnection.connect(settings.amqp, logger: logger)
+        var amqp = settings.amqp
+        amqp.maxBodyBytes = Self.bodyExcerptBytes
+        let connection = try await AMQPConnection.connect(amqp, logger: logger)
         do throws(AMQPError) {
             try await topology.declare(on: connection)
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
             try await flushUnsentRejections(invalid)
+            var firstTail: ProbedTail? = nil
+            if let resume = store.lastOffset {
+                // Before a single event is applied: is this still the stream we applied up to `resume` of?
+                firstTail = await findTail(connection: connection, patient: true)
+                if let probed = firstTail, (probed.tail ?? -1) < resume {
+                    let tail = probed.tail.map { "its last offset is \($0)" } ?? "it is empty"
+                    noticeStreamReplaced(
+                        "stream '\(topology.stream)' was deleted or recreated: \(tail), below offset \(resume) that"
+                            + " this replica applied")
+                    firstTail = nil
+                }
+            }
             let channel = try await connection.openChannel()
-            try await channel.qos(prefetchCount: settings.prefetch)
-            let start: AMQPFieldValue = store.lastOffset.map { .int64($0 + 1) } ?? .string("first")
+            try await channel.qos(prefetchCount: settings.effectivePrefetch)
+            // From the last offset handled, not after it: the message there must be the one
+            // applied (its fingerprint), or the stream is another one.
+            let start: AMQPFieldValue = store.lastOffset.map { .int64($0) } ?? .string("first")
             let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
             active.withLock { $0 = (channel, consumer.consumerTag) }
             store.connectionOpened()
@@ -124,15 +153,15 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             let from = store.lastOffset.map { "offset \($0 + 1)" } ?? "the first offset"
             logger.info(
                 "consuming stream '\(topology.stream)' from \(from)",
-                metadata: ["broker": "\(settings.amqp.url)"])
-            let tailProbe = Task { await self.probeTail(connection: connection) }
+                metadata: ["broker": "\(settings.amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
+            let tailProbe = Task { [firstTail] in await self.probeTail(connection: connection, first: firstTail) }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
 
             // Acks are credit, not bookkeeping, on a stream (the offset we resume from is our
             // own): one ack for every quarter of the prefetch window keeps the broker sending
             // without a write and a wake-up of the connection thread per batch.
-            var acks = AckWindow(prefetch: settings.prefetch)
+            var acks = AckWindow(prefetch: settings.effectivePrefetch)
             do {
                 for try await batch in consumer.batches {
                     try await handle(batch, channel: channel, invalid: invalid)
@@ -165,16 +194,27 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     {
         guard !batch.isEmpty else { return }
         let handledUpTo = store.lastOffset ?? -1
+        if let expected = store.lastFingerprint,
+            let resumed = batch.first(where: { $0.streamOffset == handledUpTo })
+        {
+            let found = AccountStore.fingerprint(body: resumed.body, size: resumed.bodySize)
+            if found != expected {
+                noticeStreamReplaced(
+                    "stream '\(settings.topology.stream)' was deleted or recreated: the message at offset"
+                        + " \(handledUpTo) is not the one this replica applied there")
+                throw Self.streamReplaced
+            }
+        }
         var events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)] = []
         events.reserveCapacity(batch.count)
         for index in batch.indices {
             // A resumed consumer may be handed the start of the chunk again: skip what was handled.
             let offset = batch[index].streamOffset
             if let offset, offset <= handledUpTo { continue }
-            let decoded = batch[index].body.withUnsafeBytes { EventDecoder.decode($0) }
+            let decoded = Self.decode(batch[index])
             let origin = EventOrigin(
                 body: batch[index].body, deferredProperties: batch[index].deferredProperties,
-                routingKey: batch[index].routingKey, offset: offset)
+                routingKey: batch[index].routingKey, offset: offset, originalBodySize: batch[index].bodySize)
             events.append((decoded, origin))
         }
         let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
@@ -189,6 +229,21 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 throw error
             }
         }
+    }
+
+    /// The bytes of a body kept in memory: a body past the decoder's limit is `too_large` whatever
+    /// it holds, so only this much of it is kept, for the invalid queue.
+    static let bodyExcerptBytes = EventDecoder.maximumBodySize
+
+    /// Decodes a delivery; one whose body was cut on arrival is `too_large` by its size as sent.
+    static func decode(_ delivery: AMQPDelivery) -> Result<Event, EventProblem> {
+        guard delivery.bodySize > delivery.body.count || delivery.bodySize > EventDecoder.maximumBodySize else {
+            return delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
+        }
+        return .failure(
+            EventProblem(
+                reason: .tooLarge,
+                detail: "body is \(delivery.bodySize) bytes; the limit is \(EventDecoder.maximumBodySize)"))
     }
 
     /// One consumer span per event about to be applied, child of its message's trace context.
@@ -244,6 +299,21 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
+    /// Ends a connection whose stream was found replaced; the next one consumes the new stream from its
+    /// start.
+    static let streamReplaced = AMQPError.connectionLost(
+        reason: "the stream was replaced; consuming the new one from its first offset")
+
+    /// Says loudly that the stream is not the one applied (log, metric, `/ready` REBUILDING with
+    /// the reason), and starts the projection over, to be rebuilt from the new stream: a replica
+    /// never serves a mix of two streams' events.
+    private func noticeStreamReplaced(_ reason: String) {
+        logger.error(
+            "\(reason); the projection is reset and rebuilt from the new stream's first offset",
+            metadata: ["stream": "\(settings.topology.stream)"])
+        store.resetForNewStream(reason: reason)
+    }
+
     /// What a tail probe found: `tail` nil for an empty stream.
     private struct ProbedTail {
         var tail: Int64?
@@ -254,8 +324,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     /// Probes the tail at the start of a connection (readiness waits for it), then every
     /// ``tailProbeInterval`` for `accountservice_stream_lag_events`, until cancelled.
-    private func probeTail(connection: AMQPConnection) async {
-        guard let first = await findTail(connection: connection) else { return }
+    private func probeTail(connection: AMQPConnection, first: ProbedTail?) async {
+        var found = first
+        if found == nil { found = await findTail(connection: connection) }
+        guard let first = found else { return }
         store.tailFound(first.tail)
         if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
         while !Task.isCancelled {
@@ -268,9 +340,9 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// Finds the stream's last offset as it stands now: a consumer at `x-stream-offset:
     /// last` is handed the whole last chunk at once, and its highest offset is the tail.
     /// The passive declare's message count lags by seconds, so it only says how long to
-    /// wait for that chunk (CONTRACT §6). Nil when the probe failed; `tail` nil for an
+    /// wait for that chunk (docs/read-api.md#readiness). Nil when the probe failed; `tail` nil for an
     /// empty stream.
-    private func findTail(connection: AMQPConnection) async -> ProbedTail? {
+    private func findTail(connection: AMQPConnection, patient: Bool = false) async -> ProbedTail? {
         let stream = settings.topology.stream
         do {
             let channel = try await connection.openChannel()
@@ -291,7 +363,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             }
             let clock = ContinuousClock()
             let started = clock.now
-            let firstWait: Duration = declared.messageCount > 0 ? .seconds(10) : .milliseconds(400)
+            // `patient`: an empty answer means a reset, so do not trust a lagging message count of 0.
+            let firstWait: Duration = declared.messageCount > 0 || patient ? .seconds(10) : .milliseconds(400)
             var found: ProbedTail? = nil
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(20))

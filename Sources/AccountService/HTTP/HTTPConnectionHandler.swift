@@ -17,8 +17,14 @@ import Tracing
 /// - Malformed requests (including a request line plus headers over the limit)
 ///   get a 400 (431 for the size) problem answer, then the connection is half-closed
 ///   and drained briefly so that the client can read the answer.
-/// - Reads stop while the channel is not writable: a client that pipelines
-///   requests without reading the answers cannot make the server buffer without bound.
+/// - Answers are produced only as fast as the client reads them: a request whose end
+///   arrives while the channel is not writable (more than the output bound queued) waits
+///   until it is, and reads stop meanwhile. With `HTTPServerPipelineHandler` holding later
+///   requests back, a client that pipelines without reading makes the server queue at most
+///   the output bound plus one answer.
+/// - HTTP/1.1 without exactly one `Host` is a 400; `Expect: 100-continue` gets `100 Continue`
+///   (or a 413 at once when the announced body is too large), any other expectation a 417;
+///   `CONNECT` a 405 and the connection closes (the parser treats what follows as a tunnel).
 /// - An `IdleStateEvent` (no bytes read for the idle timeout) closes the connection.
 final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -40,6 +46,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var requestHeaders = HTTPHeaders()
     private var inRequest = false
     private var bodyBytes = 0
+    /// Why the request in progress is refused whatever it asks for (a 400, 405 or 417), or nil.
+    private var refusal: (status: Int, detail: String, headers: [(name: String, value: String)])?
+    /// A complete request waits for the channel to become writable before it is answered.
+    private var answerPending = false
     /// No more answers on this connection: it is closing (or draining after an error).
     private var closing = false
     /// A `read` held back while the channel was not writable.
@@ -65,45 +75,99 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             if self.api.tracer != nil { self.requestHeaders = head.headers }
             self.inRequest = true
             self.bodyBytes = 0
+            self.refusal = Self.refusal(of: head)
+            if self.refusal == nil { self.answerExpectation(head, context: context) }
         case .body(let part):
             // Request bodies are ignored, up to a bound.
             guard self.inRequest, !self.closing else { return }
             self.bodyBytes += part.readableBytes
             if self.bodyBytes > self.maxBodyBytes {
-                self.inRequest = false
-                self.requestURI = ""
-                let answer = self.api.problem(
-                    status: 413,
-                    detail: "this API takes no request body; at most \(self.maxBodyBytes) bytes are read and ignored"
-                )
-                self.api.recordServerAnswer(status: answer.status)
-                self.send(
-                    answer,
-                    context: context,
-                    version: self.requestVersion,
-                    then: .linger,
-                    withBody: self.requestMethod != .HEAD
-                )
+                self.refuseBody(context: context)
             }
         case .end:
             guard self.inRequest, !self.closing else { return }
             self.inRequest = false
-            let answer: HTTPAnswer
-            if let tracer = self.api.tracer {
-                answer = self.respondTraced(tracer)
-                self.requestHeaders = HTTPHeaders()
+            if context.channel.isWritable {
+                self.answer(context: context)
             } else {
-                answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+                self.answerPending = true  // answered once the client has read some of what is queued
             }
-            self.requestURI = ""
-            self.send(
-                answer,
-                context: context,
-                version: self.requestVersion,
-                then: self.requestKeepAlive ? .keepOpen : .close,
-                withBody: self.requestMethod != .HEAD
-            )
         }
+    }
+
+    /// Answers the request just received.
+    private func answer(context: ChannelHandlerContext) {
+        let answer: HTTPAnswer
+        var afterwards: Afterwards = self.requestKeepAlive ? .keepOpen : .close
+        if let refusal = self.refusal {
+            answer = self.api.problem(status: refusal.status, detail: refusal.detail, headers: refusal.headers)
+            self.api.recordServerAnswer(status: answer.status)
+            self.refusal = nil
+            if self.requestMethod == .CONNECT { afterwards = .close }
+        } else if let tracer = self.api.tracer {
+            answer = self.respondTraced(tracer)
+            self.requestHeaders = HTTPHeaders()
+        } else {
+            answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+        }
+        self.requestURI = ""
+        self.send(
+            answer,
+            context: context,
+            version: self.requestVersion,
+            then: afterwards,
+            withBody: self.requestMethod != .HEAD
+        )
+    }
+
+    /// What makes a request unanswerable whatever its target (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
+    private static func refusal(
+        of head: HTTPRequestHead
+    ) -> (status: Int, detail: String, headers: [(name: String, value: String)])? {
+        if head.method == .CONNECT {
+            return (405, "this API serves GET and HEAD; CONNECT opens no tunnel here", [("Allow", "GET, HEAD")])
+        }
+        let hosts = head.headers["host"].count
+        if hosts > 1 || (hosts == 0 && head.version.isAtLeast11) {
+            return (400, "an HTTP/1.1 request needs exactly one Host header field", [])
+        }
+        let expectations = head.headers["expect"]
+        if !expectations.isEmpty && !expectations.allSatisfy({ $0.lowercased() == "100-continue" }) {
+            return (417, "the only expectation this API meets is Expect: 100-continue", [])
+        }
+        return nil
+    }
+
+    /// `Expect: 100-continue`: a 413 at once if the announced body is over the bound (so the
+    /// client need not send it), else `100 Continue` (HTTP/1.0 clients get none, RFC 9110 §10.1.1).
+    private func answerExpectation(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.headers.contains(name: "expect") else { return }
+        let announced = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        if announced > self.maxBodyBytes {
+            self.refuseBody(context: context)
+        } else if head.version.isAtLeast11 {
+            context.writeAndFlush(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+    }
+
+    /// The body is over `maxBodyBytes`: 413, then the connection closes.
+    private func refuseBody(context: ChannelHandlerContext) {
+        self.inRequest = false
+        self.requestURI = ""
+        self.refusal = nil
+        let answer = self.api.problem(
+            status: 413,
+            detail: "this API takes no request body; at most \(self.maxBodyBytes) bytes are read and ignored"
+        )
+        self.api.recordServerAnswer(status: answer.status)
+        self.send(
+            answer,
+            context: context,
+            version: self.requestVersion,
+            then: .linger,
+            withBody: self.requestMethod != .HEAD
+        )
     }
 
     /// The answer, inside a server span that continues the request's trace context.
@@ -157,6 +221,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             status: HTTPResponseStatus(statusCode: answer.status),
             headers: headers
         )
+        if self.requestMethod == .CONNECT, afterwards != .keepOpen {
+            self.sendPastTheEncoder(head, body: answer.body, context: context)
+            return
+        }
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if withBody && !answer.body.isEmpty {
             var buffer = context.channel.allocator.buffer(capacity: answer.body.count)
@@ -189,6 +257,24 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         }
     }
 
+    /// Writes the answer as bytes below the response encoder, which frames every answer to a
+    /// `CONNECT` as bodiless (right for a 2xx tunnel, not for a refusal), then closes.
+    private func sendPastTheEncoder(_ head: HTTPResponseHead, body: [UInt8], context: ChannelHandlerContext) {
+        self.closing = true
+        let channel = context.channel
+        guard let below = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            channel.close(promise: nil)
+            return
+        }
+        var text = "\(head.version) \(head.status.code) \(head.status.reasonPhrase)\r\n"
+        for (name, value) in head.headers { text += "\(name): \(value)\r\n" }
+        text += "\r\n"
+        var buffer = channel.allocator.buffer(capacity: text.utf8.count + body.count)
+        buffer.writeString(text)
+        buffer.writeBytes(body)
+        below.writeAndFlush(NIOAny(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !self.closing else { return }  // already answered; draining
         guard let parserError = error as? HTTPParserError else {
@@ -214,6 +300,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
+            self.api.metrics.http.connectionTimedOut(.idle)
             context.close(promise: nil)
             return
         }
@@ -231,6 +318,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if self.answerPending && context.channel.isWritable && !self.closing {
+            self.answerPending = false
+            self.answer(context: context)
+        }
         if self.readPending && context.channel.isWritable {
             self.readPending = false
             context.read()
@@ -241,3 +332,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
 @available(*, unavailable)
 extension HTTPConnectionHandler: Sendable {}
+
+extension HTTPVersion {
+    fileprivate var isAtLeast11: Bool { self.major > 1 || (self.major == 1 && self.minor >= 1) }
+}

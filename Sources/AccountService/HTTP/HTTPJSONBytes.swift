@@ -29,7 +29,7 @@ extension Array where Element == UInt8 {
         if value { self.appendStatic("true") } else { self.appendStatic("false") }
     }
 
-    /// Appends an account as CONTRACT §4 shows it: exactly its eight fields, in that order
+    /// Appends an account as docs/read-api.md shows it: exactly its eight fields, in that order
     /// (the projection module's writer, shared with the CLI's checks).
     @inline(__always)
     mutating func appendAccountJSON(_ account: Account) {

@@ -14,10 +14,18 @@ import Synchronization
 public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextOutputStreamable {
     /// Bounds that keep one misbehaving client from hurting the others.
     public struct Limits: Sendable {
-        /// Most connections open at once; further ones are accepted and closed at once.
+        /// Most connections open at once; a new one past it closes the connection that has gone
+        /// longest without a complete request (see ``ConnectionRegistry``).
         public var maxConnections: Int
         /// A connection from which nothing was read for this long is closed.
         public var idleTimeout: Duration
+        /// From a request's first byte, how long its request line and header fields may take.
+        public var headerTimeout: Duration
+        /// From a request's first byte, how long the whole request (body included) may take.
+        public var requestTimeout: Duration
+        /// Answer bytes queued for one connection beyond which no further answer is produced
+        /// (and nothing more is read) until the client has read some.
+        public var outputBufferBytes: Int
         /// Most bytes of request line plus header fields; beyond it the answer is 431.
         public var maxHeaderBytes: Int
         /// Most bytes of request body read (and ignored) per request; beyond it the answer is 413.
@@ -30,6 +38,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
         public init(
             maxConnections: Int = 1024,
             idleTimeout: Duration = .seconds(60),
+            headerTimeout: Duration = .seconds(10),
+            requestTimeout: Duration = .seconds(30),
+            outputBufferBytes: Int = 65_536,
             maxHeaderBytes: Int = 8192,
             maxBodyBytes: Int = 1 << 20,
             shutdownGracePeriod: Duration = .seconds(3),
@@ -37,6 +48,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
         ) {
             self.maxConnections = maxConnections
             self.idleTimeout = idleTimeout
+            self.headerTimeout = headerTimeout
+            self.requestTimeout = requestTimeout
+            self.outputBufferBytes = outputBufferBytes
             self.maxHeaderBytes = maxHeaderBytes
             self.maxBodyBytes = maxBodyBytes
             self.shutdownGracePeriod = shutdownGracePeriod
@@ -81,7 +95,8 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
         self.api = api
         self.group = group
         self.limits = limits
-        self.connections = ConnectionRegistry(maxConnections: limits.maxConnections)
+        self.connections = ConnectionRegistry(
+            maxConnections: DescriptorLimit.connectionsThatFit(limits.maxConnections), metrics: api.metrics.http)
     }
 
     /// The bound address once started, else nil.
@@ -200,20 +215,33 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
         }()
         let maxHeaderBytes = self.limits.maxHeaderBytes
         let maxBodyBytes = self.limits.maxBodyBytes
+        let deadlines = (header: TimeAmount(self.limits.headerTimeout), request: TimeAmount(self.limits.requestTimeout))
+        let outputBytes = max(self.limits.outputBufferBytes, 1)
 
         return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: self.limits.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            // One small read at a time: HTTPServerPipelineHandler decodes and queues every request in
+            // what was read, so this bounds the pipelined requests a connection holds.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 8192))
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: ChannelOptions.Types.WriteBufferWaterMark(low: outputBytes / 2, high: outputBytes)
+            )
             .childChannelInitializer { channel in
                 guard connections.register(channel) else {
-                    // Over the cap (or shutting down): the bootstrap closes the connection.
+                    // Shutting down (or no room at all): the bootstrap closes the connection.
                     return channel.eventLoop.makeFailedFuture(ConnectionRegistry.Refused())
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    let requestDeadlines = RequestDeadlines(
+                        headerTimeout: deadlines.header, requestTimeout: deadlines.request,
+                        connections: connections, metrics: api.metrics.http)
                     try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try pipeline.addHandler(RequestStartWatcher(deadlines: requestDeadlines))
                     try pipeline.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,
                         withErrorHandling: false,  // HTTPConnectionHandler answers parse errors
@@ -221,6 +249,9 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
                         withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
+                    // Before the pipelining handler, which holds a request back while an answer is pending.
+                    let pipelining = try pipeline.handler(type: HTTPServerPipelineHandler.self)
+                    try pipeline.addHandler(requestDeadlines, position: .before(pipelining))
                     try pipeline.addHandler(
                         HTTPConnectionHandler(api: api, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
                 }
@@ -276,63 +307,6 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
             channel.close(promise: nil)
         }
         await self.shutdown()
-    }
-}
-
-/// The open connections: enforces the cap, and closes them all at shutdown.
-final class ConnectionRegistry: Sendable {
-    struct Refused: Error {}
-
-    private struct State {
-        var channels: [ObjectIdentifier: any Channel] = [:]
-        var shuttingDown = false
-    }
-
-    private let maxConnections: Int
-    private let state = Mutex(State())
-
-    init(maxConnections: Int) {
-        self.maxConnections = maxConnections
-    }
-
-    var count: Int { self.state.withLock { $0.channels.count } }
-
-    /// Records a new connection; false when over the cap or shutting down.
-    func register(_ channel: any Channel) -> Bool {
-        let id = ObjectIdentifier(channel)
-        let accepted = self.state.withLock { state in
-            guard !state.shuttingDown, state.channels.count < self.maxConnections else { return false }
-            state.channels[id] = channel
-            return true
-        }
-        if accepted {
-            channel.closeFuture.whenComplete { _ in
-                _ = self.state.withLock { $0.channels.removeValue(forKey: id) }
-            }
-        }
-        return accepted
-    }
-
-    /// Asks every connection to finish its current request and close; after the grace
-    /// period closes those still open; returns when all are closed.
-    func shutdown(gracePeriod: TimeAmount, on eventLoop: any EventLoop) async {
-        let channels = self.state.withLock { state in
-            state.shuttingDown = true
-            return Array(state.channels.values)
-        }
-        guard !channels.isEmpty else { return }
-        for channel in channels {
-            // HTTPServerPipelineHandler closes an idle connection at once, a busy one after its answer.
-            channel.eventLoop.execute {
-                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-            }
-        }
-        let forceClose = eventLoop.scheduleTask(in: gracePeriod) {
-            for channel in channels { channel.close(promise: nil) }
-        }
-        let allClosed = EventLoopFuture.andAllComplete(channels.map { $0.closeFuture }, on: eventLoop)
-        try? await allClosed.get()
-        forceClose.cancel()
     }
 }
 

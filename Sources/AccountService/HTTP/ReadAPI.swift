@@ -28,7 +28,7 @@ public struct HTTPAnswer: Sendable {
     public var reasonPhrase: String { ReadAPI.reasonPhrase(self.status) }
 }
 
-/// The HTTP read API of CONTRACT §4, as a pure function from (method, request target)
+/// The HTTP read API of docs/read-api.md, as a pure function from (method, request target)
 /// to an ``HTTPAnswer``. It knows nothing of sockets or NIO; ``HTTPServer`` serves it.
 ///
 /// Routing (on the path, before the query):
@@ -262,7 +262,7 @@ public struct ReadAPI: Sendable {
         return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
     }
 
-    /// CONTRACT §2: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
+    /// docs/events.md#field-rules: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
     static func isValidAccountID(_ id: UnsafeBufferPointer<UInt8>) -> Bool {
         guard (1...64).contains(id.count) else { return false }
         for c in id {
@@ -392,6 +392,14 @@ public struct ReadAPI: Sendable {
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.catchingUpBody)
         case .disconnected:
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.disconnectedBody)
+        case .loading:
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.loadingBody)
+        case .rebuilding:
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"REBUILDING\",\"reason\":")
+            body.appendJSONString(self.model.readinessReason() ?? "the stream was recreated")
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: body)
         }
     }
 
@@ -405,6 +413,7 @@ public struct ReadAPI: Sendable {
     static let readyBody = Array(#"{"status":"READY"}"#.utf8)
     static let catchingUpBody = Array(#"{"status":"CATCHING_UP"}"#.utf8)
     static let disconnectedBody = Array(#"{"status":"DISCONNECTED"}"#.utf8)
+    static let loadingBody = Array(#"{"status":"LOADING"}"#.utf8)
 
     /// Client-supplied text as it appears in an error detail: at most `limit` characters.
     static func shown(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = 200) -> String {

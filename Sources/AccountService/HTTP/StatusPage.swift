@@ -141,7 +141,7 @@ enum StatusPage {
     private static func readinessClass(_ readiness: Readiness) -> String {
         switch readiness {
         case .ready: "ready"
-        case .catchingUp: "catching-up"
+        case .catchingUp, .rebuilding, .loading: "catching-up"
         case .disconnected: "disconnected"
         }
     }

@@ -25,7 +25,10 @@ public enum LogFormat: String, Sendable, CaseIterable {
 /// JSON lines carry `timestamp` (RFC 3339, UTC, milliseconds), `level`, `logger` (the
 /// label), `message` and `metadata` (an object; nested lists and objects kept), e.g.
 /// `{"timestamp":"2026-11-28T05:10:00.123Z","level":"info","logger":"accountservice","message":"starting","metadata":{"replica":"r1"}}`.
-/// Text lines: `2026-11-28T05:10:00.123Z info accountservice: starting replica=r1`.
+/// Text lines: `2026-11-28T05:10:00.123Z info accountservice: starting replica=r1`; control
+/// characters anywhere in them are escaped (`\n`, `\r`, `\t`, `\u{1B}`), so no value can start a
+/// forged line or drive a terminal, and a metadata value with a space, `"` or `=` is quoted
+/// (`replica="a b"`).
 /// Each line goes out in one `write`, so lines of concurrent loggers never interleave.
 public struct ServiceLogHandler: LogHandler {
     public var logLevel: Logger.Level
@@ -98,13 +101,70 @@ public struct ServiceLogHandler: LogHandler {
             }
             line.append(contentsOf: "}}\n".utf8)
         case .text:
-            line.append(contentsOf: "\(timestamp) \(level.rawValue) \(label): \(message)".utf8)
+            line.append(contentsOf: "\(timestamp) \(level.rawValue) ".utf8)
+            writeText(label, into: &line)
+            line.append(contentsOf: ": ".utf8)
+            writeText(message, into: &line)
             for key in keys {
-                line.append(contentsOf: " \(key)=\(metadata[key]!)".utf8)
+                line.append(UInt8(ascii: " "))
+                writeText(key, into: &line)
+                line.append(UInt8(ascii: "="))
+                writeTextValue(metadata[key]!, into: &line)
             }
             line.append(UInt8(ascii: "\n"))
         }
         return line
+    }
+
+    /// `text` for a text line: control characters (C0, DEL, C1, line and paragraph separators)
+    /// escaped; as a value, a backslash escaped too and the whole quoted when it holds a space,
+    /// `"` or `=` (or is empty), so that `key=value` pairs read back unambiguously.
+    private static func writeText(_ text: String, into line: inout [UInt8], quotingValue: Bool = false) {
+        let quoted =
+            quotingValue
+            && (text.isEmpty
+                || text.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") })
+        if quoted { line.append(UInt8(ascii: "\"")) }
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": line.append(contentsOf: #"\n"#.utf8)
+            case "\r": line.append(contentsOf: #"\r"#.utf8)
+            case "\t": line.append(contentsOf: #"\t"#.utf8)
+            case "\\" where quotingValue: line.append(contentsOf: #"\\"#.utf8)
+            case "\"" where quoted: line.append(contentsOf: #"\""#.utf8)
+            case "\u{00}"..."\u{1F}", "\u{7F}"..."\u{9F}", "\u{2028}", "\u{2029}":
+                line.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".utf8)
+            default: UTF8.encode(scalar) { line.append($0) }
+            }
+        }
+        if quoted { line.append(UInt8(ascii: "\"")) }
+    }
+
+    /// A metadata value for a text line: lists as `[a, b]`, dictionaries as `[k: v]`, each
+    /// string in them as ``writeText(_:into:quotingValue:)`` writes a value.
+    private static func writeTextValue(_ value: Logger.Metadata.Value, into line: inout [UInt8]) {
+        switch value {
+        case .string(let string):
+            writeText(string, into: &line, quotingValue: true)
+        case .stringConvertible(let convertible):
+            writeText(convertible.description, into: &line, quotingValue: true)
+        case .array(let values):
+            line.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { line.append(contentsOf: ", ".utf8) }
+                writeTextValue(element, into: &line)
+            }
+            line.append(UInt8(ascii: "]"))
+        case .dictionary(let dictionary):
+            line.append(UInt8(ascii: "["))
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { line.append(contentsOf: ", ".utf8) }
+                writeText(key, into: &line, quotingValue: true)
+                line.append(contentsOf: ": ".utf8)
+                writeTextValue(dictionary[key]!, into: &line)
+            }
+            line.append(UInt8(ascii: "]"))
+        }
     }
 
     private static func writeJSON(_ value: Logger.Metadata.Value, into line: inout [UInt8]) {

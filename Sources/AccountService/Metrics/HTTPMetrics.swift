@@ -3,7 +3,9 @@ import Prometheus
 import Synchronization
 
 /// What the read API answered: `accountservice_http_requests_total{route,status}` and
-/// `accountservice_http_request_duration_seconds{route}` (the time to produce the answer).
+/// `accountservice_http_request_duration_seconds{route}` (the time to produce the answer);
+/// and the connections it shed: `accountservice_http_connections_evicted_total` and
+/// `accountservice_http_connections_timed_out_total{deadline}`.
 ///
 /// The common statuses (200, 304, 400, 404, 405, 503) of every route exist from the start,
 /// so recording them takes no lock; any other status gets its series on first use.
@@ -31,6 +33,16 @@ public final class HTTPMetrics: Sendable {
         }
     }
 
+    /// The deadline a connection missed.
+    public enum Deadline: String, CaseIterable, Sendable {
+        /// Nothing read for the idle timeout.
+        case idle
+        /// The request line and header fields took too long from the request's first byte.
+        case header
+        /// The whole request took too long from its first byte.
+        case request
+    }
+
     static let commonStatuses = [200, 304, 400, 404, 405, 503]
     static let buckets: [Duration] = [
         .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
@@ -44,6 +56,8 @@ public final class HTTPMetrics: Sendable {
     private let common: [[CoreMetrics.Counter]]
     private let rare = Mutex<[Int: CoreMetrics.Counter]>([:])
     private let durations: [CoreMetrics.Timer]
+    private let evicted: CoreMetrics.Counter
+    private let timedOut: [CoreMetrics.Counter]
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -59,6 +73,33 @@ public final class HTTPMetrics: Sendable {
             return CoreMetrics.Timer(
                 label: "accountservice_http_request_duration_seconds", dimensions: labels, handler: histogram)
         }
+        let evictedName = "http_connections_evicted_total"
+        self.evicted = CoreMetrics.Counter(
+            label: "accountservice_" + evictedName, dimensions: [],
+            handler: registry.makeCounter(
+                descriptor: ServiceMetrics.descriptor(
+                    evictedName,
+                    "Connections closed at the connection limit to let a new one in (the longest without a request)."
+                )))
+        let timedOutName = "http_connections_timed_out_total"
+        self.timedOut = Deadline.allCases.map { deadline in
+            let labels = [("deadline", deadline.rawValue)]
+            let handler = registry.makeCounter(
+                descriptor: ServiceMetrics.descriptor(
+                    timedOutName, "Connections closed for a missed deadline: idle, header or request."),
+                labels: labels)
+            return CoreMetrics.Counter(label: "accountservice_" + timedOutName, dimensions: labels, handler: handler)
+        }
+    }
+
+    /// A connection was closed to make room for a new one.
+    func connectionEvicted() {
+        self.evicted.increment()
+    }
+
+    /// A connection was closed for missing `deadline`.
+    func connectionTimedOut(_ deadline: Deadline) {
+        self.timedOut[Deadline.allCases.firstIndex(of: deadline)!].increment()
     }
 
     private static func counter(

@@ -1,3 +1,4 @@
+import AccountMessaging
 import AccountProjection
 public import CoreMetrics
 public import Prometheus
@@ -27,6 +28,7 @@ public final class ServiceMetrics: Sendable {
     private let applyDuration: CoreMetrics.Timer
     private let connected: CoreMetrics.Recorder
     private let reconnects: CoreMetrics.Counter
+    private let streamResets: CoreMetrics.Counter
     private let caughtUp: CoreMetrics.Recorder
     private let process: ProcessMetrics
     /// The projection's totals at the last push, to turn totals into counter increments.
@@ -76,6 +78,9 @@ public final class ServiceMetrics: Sendable {
             label: "accountservice_apply_batch_duration_seconds", dimensions: [], handler: histogram)
         self.connected = gauge("broker_connected", "1 while connected to the broker and consuming.")
         self.reconnects = counter("broker_reconnects_total", "Connections to the broker lost since start.")
+        self.streamResets = counter(
+            "stream_resets_total",
+            "Times the stream was found deleted or recreated under this replica (the projection was rebuilt).")
         self.caughtUp = gauge("caught_up", "1 once caught up with the log as it stood at connection.")
         gauge("build_info", "Build of this process (always 1).", [("version", version), ("swift", BuildInfo.swift)])
             .record(1)
@@ -130,6 +135,10 @@ public final class ServiceMetrics: Sendable {
         self.caughtUp.record(caughtUp ? 1 : 0)
     }
 
+    func streamReset() {
+        streamResets.increment()
+    }
+
     func connection(connected: Bool, lost: Bool) {
         self.connected.record(connected ? 1 : 0)
         if lost { reconnects.increment() }
@@ -158,7 +167,7 @@ public final class ServiceMetrics: Sendable {
 
 /// What this build is, for `accountservice_build_info`.
 public enum BuildInfo {
-    public static let version = "0.4.0"
+    public static let version = ProductVersion.current
     #if compiler(>=6.4)
         public static let swift = "6.4+"
     #elseif compiler(>=6.3)
