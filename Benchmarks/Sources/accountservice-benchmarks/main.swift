@@ -503,6 +503,20 @@ if options.snapshotAccounts > 0 {
     let peak = status("VmHWM")
     var info = stat()
     guard stat(snapshotter.file.path, &info) == 0 else { fail("no snapshot written at \(snapshotter.file.path)") }
+    // And back: the peak while a second store loads the file (the first still holds its projection).
+    let loadRSSBefore = status("VmRSS")
+    guard let clearAgain = fopen("/proc/self/clear_refs", "w"), fputs("5", clearAgain) >= 0, fclose(clearAgain) == 0
+    else { fail("cannot reset the peak through /proc/self/clear_refs") }
+    let loaded = AccountStore(parkingLimit: 10_000)
+    let loadStarted = clock.now
+    guard
+        Snapshotter(
+            directory: directory, interval: .seconds(3600), identity: "bench", store: loaded,
+            logger: Logger(label: "bench")
+        ).load()
+    else { fail("could not load the snapshot back") }
+    let loadTook = clock.now - loadStarted
+    let loadPeak = status("VmHWM")
     unlink(snapshotter.file.path)
     rmdir(directory)
     print("  the projection (heap):     \(mib(projectionBytes))")
@@ -513,4 +527,7 @@ if options.snapshotAccounts > 0 {
         "  peak growth:               \(mib(peak - rssBefore)), \(format((peak - rssBefore) / projectionBytes * 100, 1))% "
             + "of the projection; the peak is \(format(peak / projectionBytes, 2))x the projection")
     print("  took:                      \(took)")
+    print(
+        "  loading it back: peak growth \(mib(loadPeak - loadRSSBefore)), "
+            + "\(format((loadPeak - loadRSSBefore) / projectionBytes * 100, 1))% of the projection, in \(loadTook)")
 }
