@@ -153,10 +153,10 @@ struct AccountTable: Sendable {
     }
 
     /// Calls `body` with every record in use, in index order.
-    func forEachLive(_ body: (AccountRecord) -> Void) {
+    func forEachLive<Failure: Error>(_ body: (AccountRecord) throws(Failure) -> Void) throws(Failure) {
         let free = Set(freeRecords)
         for (index, record) in records.enumerated() where !free.contains(Int32(index)) {
-            body(record)
+            try body(record)
         }
     }
 

@@ -55,10 +55,10 @@ struct ParkingLot<Origin> {
     }
 
     /// Calls `body` with every parked entry, the longest-parked first.
-    func forEachOldestFirst(_ body: (Entry) -> Void) {
+    func forEachOldestFirst<Failure: Error>(_ body: (Entry) throws(Failure) -> Void) throws(Failure) {
         var node = oldest
         while node >= 0 {
-            if let entry = nodes[Int(node)].entry { body(entry) }
+            if let entry = nodes[Int(node)].entry { try body(entry) }
             node = nodes[Int(node)].newer
         }
     }

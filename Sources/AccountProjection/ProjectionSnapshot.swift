@@ -14,6 +14,10 @@
 /// caller). What can be derived (opened count, per-account parked counts, the listing
 /// order) is rebuilt on load.
 ///
+/// Encoded streamed, in pieces of about `chunkSize` bytes: the header, which holds the
+/// length, is known last and goes over zeros; the trailer's CRC-32 combines the header's
+/// with the body's, summed as the pieces went out. Never whole in memory.
+///
 /// Decoding checks, in order: magic and header checksum (`corrupt`), format version
 /// (`newerFormat`), length (`truncated`), whole-file checksum (`corrupt`), identity
 /// (`foreign`), then the payload's consistency (`corrupt`).
@@ -23,9 +27,14 @@ public enum ProjectionSnapshot {
     /// Magic, version, length and the header's checksum.
     public static let headerSize = 22
 
-    /// CRC-32 (IEEE 802.3, reflected, as zlib computes it).
-    public static func crc32<C: Collection<UInt8>>(_ bytes: C) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+    /// Bytes a streamed snapshot encodes before handing them on: with one record or parked
+    /// event over, the most of the encoding it holds at once.
+    public static let chunkSize = 1 << 20
+
+    /// CRC-32 (IEEE 802.3, reflected, as zlib computes it), continuing `previous`, the CRC-32
+    /// of the bytes before these: `crc32(b, after: crc32(a)) == crc32(a + b)`.
+    public static func crc32<C: Collection<UInt8>>(_ bytes: C, after previous: UInt32 = 0) -> UInt32 {
+        var crc = previous ^ 0xFFFF_FFFF
         let table = crcTable
         for byte in bytes {
             crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
@@ -33,34 +42,78 @@ public enum ProjectionSnapshot {
         return crc ^ 0xFFFF_FFFF
     }
 
+    private static let polynomial: UInt32 = 0xEDB8_8320
+
     private static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
         var c = UInt32(n)
         for _ in 0..<8 {
-            c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1
+            c = c & 1 != 0 ? polynomial ^ (c >> 1) : c >> 1
         }
         return c
     }
 
-    /// The header and body framing around a payload: `build` writes the payload.
+    /// The CRC-32 of `a + b` from `crc32(a)`, `crc32(b)` and `b`'s length, as zlib's
+    /// `crc32_combine`: the header, known last, goes before a body whose CRC is already summed.
+    public static func crc32Combine(_ first: UInt32, _ second: UInt32, secondLength: UInt64) -> UInt32 {
+        var power: UInt32 = 1 << 31  // x^0; becomes x^(8 * secondLength) mod P, by squares
+        var n = secondLength
+        var k = 3
+        while n != 0 {
+            if n & 1 != 0 { power = multiplyModP(xToThe2ToThe[k & 31], power) }
+            n >>= 1
+            k += 1
+        }
+        return multiplyModP(power, first) ^ second
+    }
+
+    /// a * b modulo the CRC polynomial, bits reflected; `a` is never zero here.
+    private static func multiplyModP(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        var b = b
+        var m: UInt32 = 1 << 31
+        var product: UInt32 = 0
+        while true {
+            if a & m != 0 {
+                product ^= b
+                if a & (m &- 1) == 0 { break }
+            }
+            m >>= 1
+            b = b & 1 != 0 ? (b >> 1) ^ polynomial : b >> 1
+        }
+        return product
+    }
+
+    /// x^(2^k) modulo the CRC polynomial, for k in 0..<32.
+    private static let xToThe2ToThe: [UInt32] = {
+        var table: [UInt32] = [1 << 30]  // x^1
+        for _ in 1..<32 { table.append(multiplyModP(table[table.count - 1], table[table.count - 1])) }
+        return table
+    }()
+
+    /// The header to put over the first `headerSize` bytes of a streamed snapshot (it holds
+    /// the length, known last) and the trailer to put after the body: the CRC-32 of every
+    /// byte before it, the header's combined with the body's, summed as it went out.
+    static func ends(version: UInt16, bodyCRC: UInt32, bodyLength: UInt64) -> (header: [UInt8], trailer: [UInt8]) {
+        var header = SnapshotWriter()
+        header.bytes = magic
+        header.write(version)
+        header.write(UInt64(headerSize) + bodyLength + 4)
+        header.write(crc32(header.bytes))
+        var trailer = SnapshotWriter()
+        trailer.write(crc32Combine(crc32(header.bytes), bodyCRC, secondLength: bodyLength))
+        return (header.bytes, trailer.bytes)
+    }
+
+    /// A whole snapshot around the payload `build` writes (for tests of the framing).
     static func frame(
         identity: String, offset: Int64, version: UInt16, build: (inout SnapshotWriter) -> Void
-    )
-        -> [UInt8]
-    {
-        var writer = SnapshotWriter()
-        writer.bytes.append(contentsOf: magic)
-        writer.write(version)
-        writer.write(UInt64(0))  // the length, patched below
-        writer.write(UInt32(0))  // the header's checksum, patched below
-        writer.write(identity)
-        writer.write(offset)
-        build(&writer)
-        let total = UInt64(writer.bytes.count + 4)
-        for i in 0..<8 { writer.bytes[10 + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt64(i))) }
-        let headerCRC = crc32(writer.bytes[0..<18])
-        for i in 0..<4 { writer.bytes[18 + i] = UInt8(truncatingIfNeeded: headerCRC >> (8 * UInt32(i))) }
-        writer.write(crc32(writer.bytes))
-        return writer.bytes
+    ) -> [UInt8] {
+        var body = SnapshotWriter()
+        body.write(identity)
+        body.write(offset)
+        build(&body)
+        let (header, trailer) = ends(
+            version: version, bodyCRC: crc32(body.bytes), bodyLength: UInt64(body.bytes.count))
+        return header + body.bytes + trailer
     }
 
     /// What the header and trailer say, checked: a reader positioned at the payload.
@@ -218,36 +271,79 @@ public struct SnapshotReader: Sendable {
 extension Projection {
     /// The whole state as a snapshot covering the stream up to `offset`; `identity` says
     /// what it was built from and is compared on load. `encodeOrigin` writes the origin
-    /// of each parked event.
+    /// of each parked event. Whole in memory: a file takes ``streamSnapshot``.
     public func snapshot(
         identity: String, offset: Int64, encodeOrigin: (Origin, inout SnapshotWriter) -> Void
     ) -> [UInt8] {
-        ProjectionSnapshot.frame(identity: identity, offset: offset, version: ProjectionSnapshot.formatVersion) {
-            writer in
-            writer.write(Int64(parkingLimit))
-            writer.write(Int64(applied))
-            writer.write(Int64(duplicates))
-            writer.write(UInt8(RejectionReason.allCases.count))
-            for reason in RejectionReason.allCases {
-                writer.write(reason.rawValue)
-                writer.write(Int64(invalidCounts[reason.counterIndex]))
-            }
-            writer.write(UInt32(table.count))
-            table.forEachLive { record in
-                writer.write(record.id)
-                writer.write(record.owner)
-                writer.write(record.openedAt)
-                writer.write(record.updatedAt)
-                writer.write(record.balance)
-                writer.write(record.version)
-                writer.write(record.currency)
-                writer.write(record.phase.rawValue)
-            }
-            writer.write(UInt32(parking.count))
-            parking.forEachOldestFirst { entry in
-                writer.writeEvent(entry.event)
-                encodeOrigin(entry.origin, &writer)
-            }
+        var bytes: [UInt8] = []
+        let (header, trailer) = streamSnapshot(identity: identity, offset: offset, encodeOrigin: encodeOrigin) {
+            bytes.append(contentsOf: $0)
+        }
+        bytes.replaceSubrange(0..<header.count, with: header)
+        bytes.append(contentsOf: trailer)
+        return bytes
+    }
+
+    /// The same snapshot in pieces of about `chunkSize` bytes, for a file: `output` gets them
+    /// in order, the first ``ProjectionSnapshot/headerSize`` bytes zeros; the returned `header`
+    /// goes over those and the `trailer` after the rest. An error `output` throws ends it.
+    public func streamSnapshot<Failure: Error>(
+        identity: String, offset: Int64, chunkSize: Int = ProjectionSnapshot.chunkSize,
+        encodeOrigin: (Origin, inout SnapshotWriter) -> Void, output: ([UInt8]) throws(Failure) -> Void
+    ) throws(Failure) -> (header: [UInt8], trailer: [UInt8]) {
+        try output([UInt8](repeating: 0, count: ProjectionSnapshot.headerSize))
+        var bodyCRC: UInt32 = 0
+        var bodyLength: UInt64 = 0
+        func emit(_ writer: inout SnapshotWriter) throws(Failure) {
+            guard !writer.bytes.isEmpty else { return }
+            bodyCRC = ProjectionSnapshot.crc32(writer.bytes, after: bodyCRC)
+            bodyLength += UInt64(writer.bytes.count)
+            try output(writer.bytes)
+            writer.bytes.removeAll(keepingCapacity: true)
+        }
+        var writer = SnapshotWriter()
+        writer.bytes.reserveCapacity(chunkSize)
+        writer.write(identity)
+        writer.write(offset)
+        try encodePayload(&writer, encodeOrigin: encodeOrigin) { (writer: inout SnapshotWriter) throws(Failure) in
+            if writer.bytes.count >= chunkSize { try emit(&writer) }
+        }
+        try emit(&writer)
+        return ProjectionSnapshot.ends(
+            version: ProjectionSnapshot.formatVersion, bodyCRC: bodyCRC, bodyLength: bodyLength)
+    }
+
+    /// The payload, handing `drain` the writer after each record and parked event so that
+    /// full chunks go out.
+    private func encodePayload<Failure: Error>(
+        _ writer: inout SnapshotWriter, encodeOrigin: (Origin, inout SnapshotWriter) -> Void,
+        drain: (inout SnapshotWriter) throws(Failure) -> Void
+    ) throws(Failure) {
+        writer.write(Int64(parkingLimit))
+        writer.write(Int64(applied))
+        writer.write(Int64(duplicates))
+        writer.write(UInt8(RejectionReason.allCases.count))
+        for reason in RejectionReason.allCases {
+            writer.write(reason.rawValue)
+            writer.write(Int64(invalidCounts[reason.counterIndex]))
+        }
+        writer.write(UInt32(table.count))
+        try table.forEachLive { (record) throws(Failure) in
+            writer.write(record.id)
+            writer.write(record.owner)
+            writer.write(record.openedAt)
+            writer.write(record.updatedAt)
+            writer.write(record.balance)
+            writer.write(record.version)
+            writer.write(record.currency)
+            writer.write(record.phase.rawValue)
+            try drain(&writer)
+        }
+        writer.write(UInt32(parking.count))
+        try parking.forEachOldestFirst { (entry) throws(Failure) in
+            writer.writeEvent(entry.event)
+            encodeOrigin(entry.origin, &writer)
+            try drain(&writer)
         }
     }
 

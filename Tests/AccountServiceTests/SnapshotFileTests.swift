@@ -1,5 +1,6 @@
 import AMQP
 import AccountProjection
+import Logging
 import TestSupport
 import Testing
 
@@ -110,5 +111,79 @@ struct SnapshotFileTests {
         #expect(metrics.value("accountservice_events_invalid_total", ["error": "malformed_json"]) == 1)
         #expect(metrics.value("accountservice_stream_last_offset") == 2)
         #expect(restored.snapshotBytes(identity: "i")?.bytes == bytes)
+    }
+
+    /// A store holding an account, a parked event with a full origin, and a rejection.
+    static func filledStore() -> AccountStore {
+        let store = AccountStore(parkingLimit: 10)
+        func delivery(_ offset: Int64, _ body: String) -> (Result<Event, EventProblem>, EventOrigin) {
+            let bytes = Array(body.utf8)
+            let properties = AMQPProperties(
+                contentType: "application/json", headers: ["x-stream-offset": .int64(offset), "s": .string("zoë")])
+            return (
+                EventDecoder.decode(bytes),
+                EventOrigin(body: bytes, properties: properties, routingKey: "k", offset: offset)
+            )
+        }
+        var batch = [delivery(0, "nope")]
+        for n in 1...2_000 {
+            batch.append(
+                delivery(
+                    Int64(n),
+                    #"{"eventId":"e\#(n)","type":"AccountOpened","accountId":"acc-\#(n)","sequence":1,"occurredAt":"2026-11-24T15:00:00Z","data":{"owner":"Ada","currency":"EUR"}}"#
+                ))
+        }
+        batch.append(
+            delivery(
+                2_001,
+                #"{"eventId":"p","type":"MoneyDeposited","accountId":"acc-1","sequence":3,"occurredAt":"2026-11-24T15:00:00Z","data":{"amount":5}}"#
+            ))
+        let rejected = store.apply(batch, received: batch.count)
+        store.rejectionsConfirmed(rejected.count)
+        return store
+    }
+
+    @Test func aStreamedSnapshotFileHoldsTheWholeEncoding() throws {
+        let store = Self.filledStore()
+        let directory = Self.temporaryDirectory()
+        let snapshotter = Snapshotter(
+            directory: directory, interval: .seconds(60), identity: "i", store: store, logger: Logger(label: "test"))
+        defer { Self.cleanUp(snapshotter.file) }
+        snapshotter.writeNow(reason: "in a test")
+        let (bytes, offset) = try #require(store.snapshotBytes(identity: "i"))
+        #expect(offset == 2_001)
+        #expect(bytes.count > 100_000)
+        #expect(try snapshotter.file.read() == bytes)
+        #expect(access(snapshotter.file.temporaryPath, F_OK) != 0)
+        let restored = AccountStore(parkingLimit: 10)
+        #expect(
+            Snapshotter(
+                directory: directory, interval: .seconds(60), identity: "i", store: restored,
+                logger: Logger(label: "test")
+            ).load())
+        #expect(restored.statistics() == store.statistics())
+    }
+
+    @Test func aWriteThatFailsLeavesTheSnapshotInPlace() throws {
+        let store = Self.filledStore()
+        let file = SnapshotFile(directory: Self.temporaryDirectory())
+        defer { Self.cleanUp(file) }
+        try file.write([1, 2, 3])
+        // The temporary file is a device that refuses every write (ENOSPC).
+        #expect(symlink("/dev/full", file.temporaryPath) == 0)
+        let snapshotter = Snapshotter(
+            directory: file.directory, interval: .seconds(60), identity: "i", store: store,
+            logger: Logger(label: "test"))
+        snapshotter.writeNow(reason: "in a test")
+        #expect(try file.read() == [1, 2, 3])
+        #expect(access(file.temporaryPath, F_OK) != 0)  // and the temporary file is gone
+
+        // A draft dropped half-written is gone too, and changes nothing.
+        do {
+            let draft = try file.draft()
+            try draft.append([9, 9, 9, 9])
+        }
+        #expect(access(file.temporaryPath, F_OK) != 0)
+        #expect(try file.read() == [1, 2, 3])
     }
 }

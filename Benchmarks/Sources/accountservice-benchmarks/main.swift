@@ -14,6 +14,7 @@ import AMQP
 import AccountHistory
 import AccountProjection
 import AccountService
+import Logging
 import MallocCounter
 
 #if canImport(Glibc)
@@ -32,12 +33,15 @@ struct Options {
     var requestSeconds = 0.25
     var memoryAccounts = 0
     var memoryEvents = 0
+    var snapshotAccounts = 0
+    var snapshotWhole = false
     var skipHTTP = false
 
     static let usage = """
         usage: accountservice-benchmarks [--events M] [--accounts N] [--repetitions R]
                                          [--request-seconds S] [--skip-http]
                                          [--memory-accounts N [--memory-events M]]
+                                         [--snapshot-accounts N [--snapshot-whole]]
 
           --events, --accounts   the history decoded and applied (default 200000 over 20000),
                                  from AccountHistory's generator, seed 1; the HTTP cases read
@@ -47,6 +51,11 @@ struct Options {
           --skip-http            only the decode and apply cases
           --memory-accounts      also replay a history of N accounts (default events: 2 per account)
                                  and report the projection's heap bytes per account
+          --snapshot-accounts    also fill a store with N accounts (2 events each) and report the
+                                 peak memory (VmHWM, reset through /proc/self/clear_refs) while
+                                 Snapshotter.writeNow streams it to a file in /tmp
+          --snapshot-whole       encode that snapshot whole in memory first, then write it
+                                 (the way snapshots were written before they were streamed)
         """
 
     static func parse(_ arguments: [String]) -> Options {
@@ -73,6 +82,8 @@ struct Options {
             case "--skip-http": options.skipHTTP = true
             case "--memory-accounts": options.memoryAccounts = value("--memory-accounts")
             case "--memory-events": options.memoryEvents = value("--memory-events")
+            case "--snapshot-accounts": options.snapshotAccounts = value("--snapshot-accounts")
+            case "--snapshot-whole": options.snapshotWhole = true
             case "--help", "-h":
                 print(usage)
                 exit(0)
@@ -425,4 +436,98 @@ if options.memoryAccounts > 0 {
     print(
         "  (Account is \(MemoryLayout<Account>.size) bytes as the API returns it; "
             + "String \(MemoryLayout<String>.size) bytes inline, up to 15 UTF-8 bytes without a heap object)")
+}
+
+// MARK: Peak memory of a snapshot write
+
+if options.snapshotAccounts > 0 {
+    let accounts = options.snapshotAccounts
+    let method = options.snapshotWhole ? "encoded whole, then written" : "streamed (Snapshotter.writeNow)"
+    print()
+    print("snapshot: \(grouped(accounts)) accounts, \(method)")
+    guard malloc_counter_enabled() != 0 else { fail("--snapshot-accounts needs glibc's mallinfo2 (Linux)") }
+    /// A /proc/self/status figure, in bytes.
+    func status(_ key: String) -> Double {
+        guard let file = fopen("/proc/self/status", "r") else { fail("cannot read /proc/self/status") }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix(key + ":") {
+                return Double(text.dropFirst(key.count + 1).filter(\.isNumber)).map { $0 * 1024 } ?? 0
+            }
+        }
+        fail("no \(key) in /proc/self/status")
+    }
+    func mib(_ bytes: Double) -> String { format(bytes / 1_048_576, 1) + " MiB" }
+    malloc_counter_trim()
+    let heapBefore = Double(malloc_counter_heap_in_use())
+    let store = AccountStore(parkingLimit: 10_000)
+    /// In a function of its own, so that the replayed projection and its snapshot are gone
+    /// when it returns: what stays is the store's projection, restored from them.
+    func fill() {
+        var projection = Projection<EventOrigin>()
+        var rejected: [RejectedEvent<EventOrigin>] = []
+        let origin = EventOrigin(body: [], properties: AMQPProperties(), routingKey: "", offset: nil)
+        for event in HistoryGenerator(accounts: accounts, events: 2 * accounts, seed: 1) {
+            _ = projection.apply(event.body, origin: origin, rejected: &rejected)
+        }
+        do {
+            try store.restore(
+                from: projection.snapshot(
+                    identity: "bench", offset: Int64(2 * accounts - 1), encodeOrigin: EventOrigin.encode),
+                identity: "bench")
+        } catch {
+            fail("could not fill the store: \(error)")
+        }
+    }
+    fill()
+    malloc_counter_trim()
+    let projectionBytes = Double(malloc_counter_heap_in_use()) - heapBefore
+    let directory = "/tmp/accountservice-bench-snapshot-\(getpid())"
+    let snapshotter = Snapshotter(
+        directory: directory, interval: .seconds(3600), identity: "bench", store: store,
+        logger: Logger(label: "bench"))
+    let rssBefore = status("VmRSS")
+    guard let clearRefs = fopen("/proc/self/clear_refs", "w"), fputs("5", clearRefs) >= 0, fclose(clearRefs) == 0
+    else { fail("cannot reset the peak through /proc/self/clear_refs") }
+    let clock = ContinuousClock()
+    let started = clock.now
+    if options.snapshotWhole {
+        guard let (bytes, _) = store.snapshotBytes(identity: "bench") else { fail("no snapshot to take") }
+        do { try snapshotter.file.write(bytes) } catch { fail("\(error)") }
+    } else {
+        snapshotter.writeNow(reason: "in the benchmark")
+    }
+    let took = clock.now - started
+    let peak = status("VmHWM")
+    var info = stat()
+    guard stat(snapshotter.file.path, &info) == 0 else { fail("no snapshot written at \(snapshotter.file.path)") }
+    // And back: the peak while a second store loads the file (the first still holds its projection).
+    let loadRSSBefore = status("VmRSS")
+    guard let clearAgain = fopen("/proc/self/clear_refs", "w"), fputs("5", clearAgain) >= 0, fclose(clearAgain) == 0
+    else { fail("cannot reset the peak through /proc/self/clear_refs") }
+    let loaded = AccountStore(parkingLimit: 10_000)
+    let loadStarted = clock.now
+    guard
+        Snapshotter(
+            directory: directory, interval: .seconds(3600), identity: "bench", store: loaded,
+            logger: Logger(label: "bench")
+        ).load()
+    else { fail("could not load the snapshot back") }
+    let loadTook = clock.now - loadStarted
+    let loadPeak = status("VmHWM")
+    unlink(snapshotter.file.path)
+    rmdir(directory)
+    print("  the projection (heap):     \(mib(projectionBytes))")
+    print("  the snapshot file:         \(mib(Double(info.st_size)))")
+    print("  RSS before the write:      \(mib(rssBefore))")
+    print("  peak RSS during the write: \(mib(peak)) (VmHWM)")
+    print(
+        "  peak growth:               \(mib(peak - rssBefore)), \(format((peak - rssBefore) / projectionBytes * 100, 1))% "
+            + "of the projection; the peak is \(format(peak / projectionBytes, 2))x the projection")
+    print("  took:                      \(took)")
+    print(
+        "  loading it back: peak growth \(mib(loadPeak - loadRSSBefore)), "
+            + "\(format((loadPeak - loadRSSBefore) / projectionBytes * 100, 1))% of the projection, in \(loadTook)")
 }

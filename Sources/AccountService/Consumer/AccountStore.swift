@@ -49,7 +49,7 @@ public final class AccountStore: ReadModel {
 
     private let state: Mutex<State>
     /// Held by the one writer while it changes the projection, and by a snapshot while it
-    /// encodes: the snapshot encodes a copy taken under `state`'s lock in O(1) (the buffers
+    /// encodes into the temporary file (not while it fsyncs): the snapshot encodes a copy taken under `state`'s lock in O(1) (the buffers
     /// are shared, copy-on-write) and, since nothing writes meanwhile, nothing is copied,
     /// while readers go on taking `state`'s lock as usual.
     private let writerGate = Mutex<Void>(())
@@ -127,19 +127,34 @@ public final class AccountStore: ReadModel {
 
     // MARK: Snapshots
 
-    /// The projection as a snapshot covering `lastOffset`, encoded under the lock (a few
-    /// ms for 20,000 accounts); nil before the first event, and while rejected events
-    /// wait for the broker's confirm.
-    public func snapshotBytes(identity: String) -> (bytes: [UInt8], offset: Int64)? {
-        writerGate.withLock { _ -> (bytes: [UInt8], offset: Int64)? in
+    /// The projection as a snapshot covering `lastOffset`, in pieces (see
+    /// `Projection.streamSnapshot`): `output` gets them while the consumer waits at the writer
+    /// gate (readers do not); nil before the first event, and while rejected events wait for
+    /// the broker's confirm, without calling `output`.
+    public func streamSnapshot<Failure: Error>(
+        identity: String, output: ([UInt8]) throws(Failure) -> Void
+    ) throws(Failure) -> (header: [UInt8], trailer: [UInt8], offset: Int64)? {
+        try writerGate.withLock { _ throws(Failure) -> (header: [UInt8], trailer: [UInt8], offset: Int64)? in
             let frozen = state.withLock { state -> (Projection<EventOrigin>, Int64)? in
                 guard let offset = state.lastOffset, state.unconfirmedRejections == 0 else { return nil }
                 return (state.projection, offset)
             }
             guard let (projection, offset) = frozen else { return nil }
-            let bytes = projection.snapshot(identity: identity, offset: offset, encodeOrigin: EventOrigin.encode)
-            return (bytes, offset)
+            let (header, trailer) = try projection.streamSnapshot(
+                identity: identity, offset: offset, encodeOrigin: EventOrigin.encode, output: output)
+            return (header, trailer, offset)
         }
+    }
+
+    /// The same snapshot whole in memory.
+    public func snapshotBytes(identity: String) -> (bytes: [UInt8], offset: Int64)? {
+        var bytes: [UInt8] = []
+        guard let (header, trailer, offset) = streamSnapshot(identity: identity, output: { bytes += $0 }) else {
+            return nil
+        }
+        bytes.replaceSubrange(0..<header.count, with: header)
+        bytes += trailer
+        return (bytes, offset)
     }
 
     /// Replaces the projection with a snapshot's, and resumes after the offset it covers.

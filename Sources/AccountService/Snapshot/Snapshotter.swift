@@ -67,23 +67,35 @@ public final class Snapshotter: Service, Sendable, CustomStringConvertible, Text
         return false
     }
 
-    /// Writes a snapshot if the offset moved since the last one. Never throws: a failure
-    /// is logged, and the next attempt tries again.
+    /// Writes a snapshot if the offset moved since the last one, streamed to the temporary
+    /// file in pieces (never whole in memory), then committed after the consumer is let go.
+    /// Never throws: a failure is logged, the snapshot in place stays, and the next attempt
+    /// tries again.
     public func writeNow(reason: String) {
         let written = lastWritten.withLock { $0 }
         if let written, store.lastOffset == written { return }
         let clock = ContinuousClock()
         let started = clock.now
-        guard let (bytes, offset) = store.snapshotBytes(identity: identity) else {
-            logger.debug("no snapshot \(reason): nothing consumed yet, or rejections await a confirm")
-            return
-        }
-        let encoded = clock.now
         do {
-            try file.write(bytes)
+            var draft: SnapshotDraft?
+            var size = 0
+            let streamed = try store.streamSnapshot(identity: identity) { (piece) throws(SnapshotFileError) in
+                if draft == nil { draft = try file.draft() }
+                try draft?.append(piece)
+                size += piece.count
+            }
+            guard let (header, trailer, offset) = streamed, let draft else {
+                logger.debug("no snapshot \(reason): nothing consumed yet, or rejections await a confirm")
+                return
+            }
+            try draft.overwrite(header, at: 0)
+            try draft.append(trailer)
+            size += trailer.count
+            let encoded = clock.now
+            try draft.commit()
             lastWritten.withLock { $0 = offset }
             logger.info(
-                "wrote snapshot \(reason) covering offset \(offset) (\(bytes.count) bytes; encoded in \(Self.milliseconds(encoded - started)) ms, written in \(Self.milliseconds(clock.now - encoded)) ms)",
+                "wrote snapshot \(reason) covering offset \(offset) (\(size) bytes; encoded and written in \(Self.milliseconds(encoded - started)) ms, synced in \(Self.milliseconds(clock.now - encoded)) ms)",
                 metadata: ["path": "\(file.path)"])
         } catch {
             logger.warning("could not write snapshot: \(error)")
