@@ -202,7 +202,7 @@ enum StatusPage {
         let top = max(lines.map { $0.values.max() ?? 0 }.max() ?? 0, 1)
         var svg = """
             <svg id="\(id)" width="\(sparklineWidth)" height="\(sparklineHeight)" \
-            viewBox="0 0 \(sparklineWidth) \(sparklineHeight)" role="img" \
+            viewBox="0 0 \(sparklineWidth) \(sparklineHeight)" preserveAspectRatio="none" role="img" \
             aria-label="\(label) over the last \(window) seconds">\
             <line x1="0" y1="\(sparklineHeight - 1)" x2="\(sparklineWidth)" y2="\(sparklineHeight - 1)" class="axis"/>
             """
@@ -233,9 +233,9 @@ enum StatusPage {
         h2{font-size:.75rem;text-transform:uppercase;letter-spacing:.08em;color:#5b6475;margin:0 0 .5rem}\
         table{border-collapse:collapse;width:100%}td{padding:.2rem 0;border-bottom:1px solid #eef1f5}\
         td.n{text-align:right;font-variant-numeric:tabular-nums;font-weight:600}\
-        code{font-size:.85rem}svg{display:block;margin-top:.75rem}\
+        code{font-size:.85rem}svg{display:block;margin-top:.75rem;width:100%;height:3rem}\
         th{font-size:.75rem;font-weight:600;color:#5b6475;text-align:left;padding:.2rem 0}th.n{text-align:right}\
-        polyline{stroke-width:1.5;stroke-linejoin:round}.axis{stroke:#ccd3dd}\
+        polyline,line{vector-effect:non-scaling-stroke}polyline{stroke-width:1.5;stroke-linejoin:round}.axis{stroke:#ccd3dd}\
         polyline.applied{stroke:#3b5bdb}polyline.duplicate{stroke:#e08a00}polyline.invalid{stroke:#c92a2a}\
         .key{display:inline-block;width:.8rem;height:.2rem;margin:0 .3rem .2rem 0;vertical-align:middle}\
         .key.applied{background:#3b5bdb}.key.duplicate{background:#e08a00}.key.invalid{background:#c92a2a}\
