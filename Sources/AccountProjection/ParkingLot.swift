@@ -13,6 +13,8 @@ struct ParkingLot<Origin> {
         var origin: Origin
         /// What the caller counted for it against the byte bound.
         var bytes: Int
+        /// The owner's clock when it was parked (`Projection.parkingClock`).
+        var parkedAt: Int64 = 0
     }
 
     /// A node of the FIFO, a doubly linked list threaded through an array.
@@ -37,8 +39,8 @@ struct ParkingLot<Origin> {
     }
 
     /// Parks an event as the newest; returns its node, which `removeOldest` reports back.
-    mutating func park(account: Int, event: Event, origin: Origin, bytes: Int = 0) -> Int32 {
-        let entry = Entry(account: Int32(account), event: event, origin: origin, bytes: bytes)
+    mutating func park(account: Int, event: Event, origin: Origin, bytes: Int = 0, at time: Int64 = 0) -> Int32 {
+        let entry = Entry(account: Int32(account), event: event, origin: origin, bytes: bytes, parkedAt: time)
         self.bytes += bytes
         let node: Int32
         if let reused = freeNodes.popLast() {

@@ -83,6 +83,9 @@ public struct Projection<Origin> {
     var applied = 0
     var duplicates = 0
     var invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
+    /// Stamped on events parked from now on (any monotonic unit the owner picks; the
+    /// service's seconds), so that `parkedAccounts` can say how long they have waited.
+    public var parkingClock: Int64 = 0
 
     public init(
         parkingLimit: Int = 10_000, parkingByteLimit: Int = .max, originBytes: (@Sendable (Origin) -> Int)? = nil
@@ -231,7 +234,7 @@ public struct Projection<Origin> {
             return .duplicate
         }
         let bytes = event.heldBytes + (originBytes?(origin) ?? 0)
-        let node = parking.park(account: account, event: event, origin: origin, bytes: bytes)
+        let node = parking.park(account: account, event: event, origin: origin, bytes: bytes, at: parkingClock)
         table[account].parked += 1
         var disposition = Disposition.parked
         while parking.count > parkingLimit || parking.bytes > parkingByteLimit,

@@ -61,6 +61,8 @@ public struct AccountServiceApplication: Sendable {
         self.settings = settings
         let store = AccountStore(parkingLimit: settings.parkingLimit, parkingByteLimit: settings.parkingByteLimit)
         self.store = store
+        let broker = settings.consumer.amqp.url
+        store.setBroker(host: broker.host, port: broker.port, vhost: broker.vhost, tls: broker.isTLS)
         self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
         self.server = HTTPServer(
             host: settings.httpHost, port: settings.httpPort,

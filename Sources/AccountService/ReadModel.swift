@@ -17,11 +17,14 @@ public protocol ReadModel: Sendable {
     func readinessReason() -> String?
     /// The last minute of the counters, for the status page's rates (empty by default).
     func activity() -> ActivityHistory
+    /// The process, broker, stream position and parked accounts, for the status page.
+    func operatorStatus() -> OperatorStatus
 }
 
 extension ReadModel {
     public func activity() -> ActivityHistory { ActivityHistory() }
     public func readinessReason() -> String? { nil }
+    public func operatorStatus() -> OperatorStatus { OperatorStatus() }
 }
 
 public struct AccountPage: Sendable, Equatable {

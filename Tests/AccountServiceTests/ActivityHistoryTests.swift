@@ -132,6 +132,25 @@ struct ActivityHistoryTests {
         #expect(history.rates().applied == 35)
     }
 
+    @Test func ratesOverTheLastSecondsTakeOnlyThoseSeconds() {
+        var history = ActivityHistory()
+        // 1 applied/s for 50 s, then 11/s for 10 s.
+        var applied = 0
+        for second in 0...60 {
+            if second > 0 { applied += second <= 50 ? 1 : 11 }
+            history.record(Self.counters(applied), at: Int64(second))
+        }
+        let recent = history.rates(overLast: 10)
+        #expect(recent.seconds == 10)
+        #expect(recent.applied == 11)
+        #expect(recent.invalid == 33)
+        #expect(history.rates().applied == 160.0 / 60)
+        // More seconds than known: as many as there are.
+        #expect(history.rates(overLast: 500) == history.rates())
+        #expect(history.rates(overLast: 0) == ActivityRates())
+        #expect(ActivityHistory().rates(overLast: 10) == ActivityRates())
+    }
+
     @Test func countersComeFromTheProjectionsFigures() {
         let figures = ActivityCounters(
             ProjectionStatistics(
@@ -171,5 +190,84 @@ struct StoreActivityTests {
         let history = store.activity()
         #expect(history.appliedPerSecond() == [1, 0, 0, 0, 0, 3, 0, 0])
         #expect(history.latestSecond == 8)
+    }
+
+    static func event(_ json: String, offset: Int64) -> (decoded: Result<Event, EventProblem>, origin: EventOrigin) {
+        let body = Array(json.utf8)
+        return (
+            EventDecoder.decode(body),
+            EventOrigin(body: body, properties: AMQPProperties(), routingKey: "k", offset: offset)
+        )
+    }
+
+    static func deposited(
+        _ id: String, sequence: Int, offset: Int64
+    ) -> (
+        decoded: Result<Event, EventProblem>, origin: EventOrigin
+    ) {
+        event(
+            #"{"eventId":"d-\#(id)-\#(sequence)","type":"MoneyDeposited","accountId":"\#(id)","sequence":\#(sequence),"occurredAt":"2026-11-24T15:00:00Z","data":{"amount":5}}"#,
+            offset: offset)
+    }
+
+    @Test func theOperatorStatusListsParkedAccountsLongestWaitingFirstWithTheirAge() {
+        let seconds = TestSeconds()
+        let store = AccountStore(parkingLimit: 100, currentSecond: { seconds.now.withLock { $0 } })
+        #expect(store.operatorStatus().parkedAccounts == 0)
+        seconds.set(5)
+        _ = store.apply([Self.deposited("p1", sequence: 3, offset: 0), Self.opened("a1", offset: 1)], received: 2)
+        seconds.set(20)
+        _ = store.apply(
+            [Self.deposited("p2", sequence: 2, offset: 2), Self.deposited("p1", sequence: 4, offset: 3)], received: 2)
+        seconds.set(30)
+        var status = store.operatorStatus()
+        #expect(status.uptimeSeconds == 30)
+        #expect(status.parkedAccounts == 2)
+        #expect(
+            status.longestParked == [
+                .init(accountId: "p1", parked: 2, waitingSeconds: 25),
+                .init(accountId: "p2", parked: 1, waitingSeconds: 10),
+            ])
+        // p1 opens: its sequence 2 is still missing, so it stays parked; p2 fills its gap and leaves.
+        _ = store.apply([Self.opened("p2", offset: 4)], received: 1)
+        status = store.operatorStatus()
+        #expect(status.parkedAccounts == 1)
+        #expect(status.longestParked.map(\.accountId) == ["p1"])
+    }
+
+    @Test func theOperatorStatusHasTheTailLagBrokerAndLastError() {
+        let seconds = TestSeconds()
+        let store = AccountStore(parkingLimit: 10, currentSecond: { seconds.now.withLock { $0 } })
+        var status = store.operatorStatus()
+        #expect(status.tailOffset == nil && status.lag == nil && status.broker == nil)
+        #expect(status.lastConnectionError == nil && status.lastConnectionErrorAgeSeconds == nil)
+        #expect(status.version == BuildInfo.version)
+        store.setBroker(host: "rabbit", port: 5671, vhost: "prod", tls: true)
+        store.connectionOpened()
+        store.tailFound(99)
+        _ = store.apply([Self.opened("a1", offset: 9)], received: 1)
+        seconds.set(3)
+        store.connectionLost()
+        store.connectionFailed("connection refused")
+        seconds.set(10)
+        status = store.operatorStatus()
+        #expect(status.tailOffset == 99)
+        #expect(status.lag == 90)
+        #expect(status.broker == "rabbit:5671")
+        #expect(status.brokerVhost == "prod")
+        #expect(status.brokerTLS)
+        #expect(status.reconnects == 1)
+        #expect(status.lastConnectionError == "connection refused")
+        #expect(status.lastConnectionErrorAgeSeconds == 7)
+    }
+
+    @Test func aStreamEmptyAtStartHasItsTailAtTheLastOffsetHandled() {
+        let store = AccountStore(parkingLimit: 10)
+        store.connectionOpened()
+        store.tailFound(nil)
+        #expect(store.operatorStatus().tailOffset == nil)
+        _ = store.apply([Self.opened("a1", offset: 0), Self.opened("a2", offset: 1)], received: 2)
+        #expect(store.operatorStatus().tailOffset == 1)
+        #expect(store.operatorStatus().lag == 0)
     }
 }

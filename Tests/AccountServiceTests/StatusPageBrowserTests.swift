@@ -1,6 +1,9 @@
+import AMQP
 import AccountProjection
 import TestSupport
 import Testing
+
+@testable import AccountService
 
 #if canImport(Glibc)
     import Glibc
@@ -42,7 +45,9 @@ enum Chromium {
 
 @Suite("the status page in a real browser", .enabled(if: TestBroker.enabled))
 struct StatusPageBrowserTests {
-    @Test("headless Chromium shows the service's figures: replica, READY, accounts, applied, invalid by reason, rate")
+    /// Replica, READY, version, uptime, broker, counts, invalid by reason, offsets and lag,
+    /// rates over 10 s and a minute, both sparklines, parked accounts.
+    @Test("headless Chromium shows the service's figures")
     func chromiumRendersTheFigures() async throws {
         let chromium = try #require(Chromium.path, "\(Chromium.missing)")
         let topology = uniqueTopology("status-page")
@@ -66,8 +71,9 @@ struct StatusPageBrowserTests {
                 TestEvent.deposited("acc-2", 3, 0),  // amount_out_of_range
                 TestEvent.closed("acc-3", 2),
                 TestEvent.deposited("acc-3", 3, 5),  // account_closed
+                TestEvent.deposited("acc-9", 2, 5),  // parked: acc-9 is not opened
             ], to: topology)
-        #expect(await service.waitUntilHandled(11), "log:\n\(service.log)")
+        #expect(await service.waitUntilHandled(12), "log:\n\(service.log)")
         // The next sample takes the events in.
         #expect(await service.wait { (Self.figures(service)?.rate("rate-applied") ?? 0) > 0 })
 
@@ -97,12 +103,68 @@ struct StatusPageBrowserTests {
         #expect(points.map(\.y).min() == 2, "the busiest second is not at the top: \(points)")
         #expect(!dom.contains("://"), "the page refers to another origin")
 
+        // The operator's figures.
+        #expect(page.text("version") == BuildInfo.version)
+        let uptime = try #require(page.title("uptime"))
+        #expect(uptime.hasSuffix(" s") && (Int(uptime.dropLast(2)) ?? -1) >= 0, "uptime title: \(uptime)")
+        let broker = try AMQPURL(parsing: try TestBroker.requireURL())
+        #expect(page.text("broker") == "\(broker.host):\(broker.port)", "DOM:\n\(dom)")
+        #expect(page.text("broker-vhost") == "/")
+        #expect(page.text("last-error") == "none")
+        #expect(page.number("reconnects") == 0)
+        // 12 deliveries at offsets 0...11 into a stream that was empty at start.
+        #expect(page.number("last-offset") == 11)
+        #expect(page.number("tail-offset") == 11)
+        #expect(page.number("stream-lag") == 0)
+        #expect(page.number("events-parked") == 1)
+        #expect(page.number("parked-accounts") == 1)
+        #expect(page.text("parked-1-account") == "acc-9")
+        #expect(page.number("parked-1-count") == 1)
+        let age = try #require(page.title("parked-1-age"))
+        #expect((Int(age.dropLast(2)) ?? -1) >= 0, "age title: \(age)")
+        #expect(page.text("parked-2-account") == nil)
+        // The 10-s rate covers at most the 5 applied events (fewer once the browser took
+        // longer than 10 s to come up); the test of the HTML pins its arithmetic.
+        let recent = try #require(page.rate("rate-applied-10s"))
+        let recentWindow = try #require(page.number("rate-window-10s"))
+        #expect((1...10).contains(recentWindow))
+        #expect(recent * Double(recentWindow) <= 5 + 0.05 * Double(recentWindow) + 1e-9)
+        let invalidPoints = try #require(page.points("invalid-line"), "no invalid line in DOM:\n\(dom)")
+        #expect(invalidPoints.count == window)
+        #expect(invalidPoints.map(\.y).min() == 2, "the second with the 5 invalid events is not at the top")
+        #expect(page.points("duplicate-line")?.count == window)
+
         // The page's figures are the ones /stats gives.
         let stats = StatsView(try #require(service.get("/stats")).bodyText)
         #expect(Int64(page.number("events-applied") ?? -1) == stats["eventsApplied"])
         #expect(Int64(page.number("events-invalid") ?? -1) == stats["invalid"])
         #expect(await service.terminate() == 0, "log:\n\(service.log)")
         #expect(!service.log.contains("exiting now"), "the watchdog had to end it:\n\(service.log)")
+    }
+
+    @Test("headless Chromium shows a broker that cannot be reached: DISCONNECTED, the error, no password")
+    func chromiumShowsTheLastConnectionError() async throws {
+        let chromium = try #require(Chromium.path, "\(Chromium.missing)")
+        // Nothing listens there: every connection attempt is refused.
+        let deadPort = freePort()
+        let secret = "pa55-\(UInt32.random(in: 0...UInt32.max))"
+        let service = try await ServiceProcess(
+            topology: uniqueTopology("status-down"), replica: "status-down",
+            extraEnvironment: ["AMQP_URL": "amqp://operator:\(secret)@127.0.0.1:\(deadPort)/ops"])
+        #expect(
+            await service.wait { (Self.figures(service)?.text("last-error")).map { $0 != "none" } ?? false },
+            "log:\n\(service.log)")
+        let dom = try await Chromium.dumpDOM(chromium, url: "http://127.0.0.1:\(service.port)/")
+        let page = StatusPageFigures(html: dom)
+        #expect(page.text("readiness") == "DISCONNECTED", "DOM:\n\(dom)")
+        #expect(page.text("broker") == "127.0.0.1:\(deadPort)")
+        #expect(page.text("broker-vhost") == "ops")
+        let error = try #require(page.text("last-error"))
+        #expect(!error.isEmpty && error != "none")
+        #expect(service.log.contains(error), "the page's error is not the one logged: \(error)")
+        #expect(page.title("last-error-age")?.hasSuffix(" s") == true)
+        #expect(!dom.contains(secret), "the page shows the broker's password")
+        #expect(await service.terminate() == 0, "log:\n\(service.log)")
     }
 
     /// The page as the service serves it, read without a browser.

@@ -17,14 +17,25 @@ struct StatusPageFigures {
         return Self.decodeEntities(String(content[..<end]))
     }
 
-    func number(_ id: String) -> Int? { text(id).flatMap { Int($0) } }
+    /// A count as shown (`56,789`), separators taken out.
+    func number(_ id: String) -> Int? { text(id).flatMap { Int($0.replacing(",", with: "")) } }
 
-    func rate(_ id: String) -> Double? { text(id).flatMap { Double($0) } }
+    func rate(_ id: String) -> Double? { text(id).flatMap { Double($0.replacing(",", with: "")) } }
 
-    /// The `points` of the sparkline's polyline, as (x, y) pairs.
-    var sparklinePoints: [(x: Double, y: Double)]? {
-        guard let svg = html.firstRange(of: "id=\"apply-sparkline\""),
-            let polyline = html[svg.upperBound...].firstRange(of: "<polyline"),
+    /// The `title` attribute of the element with this id.
+    func title(_ id: String) -> String? {
+        guard let attribute = html.firstRange(of: "id=\"\(id)\"") else { return nil }
+        let tag = html[attribute.upperBound...].prefix { $0 != ">" }
+        guard let start = tag.firstRange(of: "title=\"") else { return nil }
+        return Self.decodeEntities(String(tag[start.upperBound...].prefix { $0 != "\"" }))
+    }
+
+    /// The `points` of the applied sparkline's polyline, as (x, y) pairs.
+    var sparklinePoints: [(x: Double, y: Double)]? { points("apply-line") }
+
+    /// The `points` of the polyline with this id, as (x, y) pairs.
+    func points(_ id: String) -> [(x: Double, y: Double)]? {
+        guard let polyline = html.firstRange(of: "id=\"\(id)\""),
             let points = html[polyline.upperBound...].firstRange(of: "points=\"")
         else { return nil }
         let value = html[points.upperBound...].prefix { $0 != "\"" }
@@ -64,12 +75,14 @@ struct StatusPageTests {
 
     func render(
         replica: String = "replica-1", readiness: Readiness = .ready,
-        statistics: ServiceStatistics = StatusPageTests.statistics, activity: ActivityHistory = ActivityHistory()
+        statistics: ServiceStatistics = StatusPageTests.statistics, activity: ActivityHistory = ActivityHistory(),
+        status: OperatorStatus = OperatorStatus()
     ) -> StatusPageFigures {
         StatusPageFigures(
             html: String(
                 decoding: StatusPage.render(
-                    replica: replica, readiness: readiness, statistics: statistics, activity: activity),
+                    replica: replica, readiness: readiness, statistics: statistics, activity: activity,
+                    status: status),
                 as: UTF8.self))
     }
 
@@ -77,12 +90,12 @@ struct StatusPageTests {
         let page = render(activity: Self.busyHistory)
         #expect(page.text("replica") == "replica-1")
         #expect(page.text("readiness") == "READY")
-        #expect(page.number("accounts") == 1_234)
-        #expect(page.number("events-applied") == 56_789)
+        #expect(page.text("accounts") == "1,234")
+        #expect(page.text("events-applied") == "56,789")
         #expect(page.number("events-duplicate") == 12)
         #expect(page.number("events-invalid") == 10)
         #expect(page.number("events-parked") == 5)
-        #expect(page.number("last-offset") == 60_815)
+        #expect(page.text("last-offset") == "60,815")
         // Rates over the last 60 s: 30 s at 10/s and 30 s at 40/s.
         #expect(page.text("rate-applied") == "25.0")
         #expect(page.text("rate-handled") == "26.0")
@@ -121,6 +134,126 @@ struct StatusPageTests {
         #expect(page.html.contains("&amp;amp;"))
         #expect(page.text("replica") == hostile)
         #expect(page.html.ranges(of: "<title>").count == 1)
+    }
+
+    static let operatorStatus = OperatorStatus(
+        version: "1.2.3", uptimeSeconds: 3_725, broker: "rabbit.internal:5672", brokerVhost: "/", brokerTLS: false,
+        reconnects: 2, lastConnectionError: "connection refused by 127.0.0.1:5672",
+        lastConnectionErrorAgeSeconds: 75, tailOffset: 1_060_815, lag: 1_000_000, parkedAccounts: 12,
+        longestParked: (1...10).map {
+            OperatorStatus.WaitingAccount(accountId: "acc-\($0)", parked: 1_000 + $0, waitingSeconds: Int64(100 - $0))
+        })
+
+    @Test func theOperatorsFiguresAreThereUnderTheirIDs() {
+        let page = render(activity: Self.busyHistory, status: Self.operatorStatus)
+        #expect(page.text("version") == "1.2.3")
+        #expect(page.text("uptime") == "1 h 02 min")
+        #expect(page.title("uptime") == "3725 s")
+        #expect(page.text("tail-offset") == "1,060,815")
+        #expect(page.text("stream-lag") == "1,000,000")
+        #expect(page.text("broker") == "rabbit.internal:5672")
+        #expect(page.text("broker-vhost") == "/")
+        #expect(page.number("reconnects") == 2)
+        #expect(page.text("last-error") == "connection refused by 127.0.0.1:5672")
+        #expect(page.text("last-error-age") == "1 min 15 s")
+        #expect(page.number("parked-accounts") == 12)
+        for n in 1...10 {
+            #expect(page.text("parked-\(n)-account") == "acc-\(n)")
+            #expect(page.number("parked-\(n)-count") == 1_000 + n)
+            #expect(page.title("parked-\(n)-age") == "\(100 - n) s")
+        }
+        #expect(page.text("parked-1-age") == "1 min 39 s")
+        #expect(page.text("parked-11-account") == nil)
+        #expect(page.html.contains("and 2 more"))
+        #expect(page.text("parked-none") == nil)
+    }
+
+    @Test func withoutErrorsOrParkedEventsThePageSaysSo() {
+        let page = render()
+        #expect(page.text("last-error") == "none")
+        #expect(page.text("tail-offset") == "\u{2013}")
+        #expect(page.text("stream-lag") == "\u{2013}")
+        #expect(page.text("broker") == "\u{2013}")
+        #expect(page.text("parked-none") == "No account holds parked events.")
+        #expect(page.text("parked-1-account") == nil)
+        #expect(page.text("version") == BuildInfo.version)
+    }
+
+    @Test func tlsBrokersAreMarked() {
+        var status = Self.operatorStatus
+        status.brokerTLS = true
+        #expect(render(status: status).html.contains("<td>Broker (TLS)</td>"))
+        #expect(!render(status: Self.operatorStatus).html.contains("(TLS)"))
+    }
+
+    @Test func hostileErrorsAccountIDsAndBrokerNamesAreEscaped() {
+        let hostile = #"<script>alert("x")</script><img src=x onerror='y'>&amp;"#
+        var status = Self.operatorStatus
+        status.lastConnectionError = hostile
+        status.broker = hostile
+        status.brokerVhost = hostile
+        status.version = hostile
+        status.longestParked = [OperatorStatus.WaitingAccount(accountId: hostile, parked: 1, waitingSeconds: 5)]
+        let page = render(status: status)
+        #expect(!page.html.contains("<script"))
+        #expect(!page.html.contains("<img"))
+        for id in ["last-error", "broker", "broker-vhost", "version", "parked-1-account"] {
+            #expect(page.text(id) == hostile, "\(id)")
+        }
+    }
+
+    @Test func ratesOverTenSecondsBesideTheMinute() {
+        let page = render(activity: Self.busyHistory)
+        // The last 10 s all at 40/s; the minute averages 10/s and 40/s.
+        #expect(page.text("rate-applied-10s") == "40.0")
+        #expect(page.text("rate-handled-10s") == "41.0")
+        #expect(page.text("rate-duplicate-10s") == "0.0")
+        #expect(page.text("rate-invalid-10s") == "0.0")
+        #expect(page.number("rate-window-10s") == 10)
+        #expect(page.text("rate-applied") == "25.0")
+        #expect(page.number("rate-window") == 60)
+    }
+
+    @Test func duplicatesAndInvalidHaveTheirOwnSparkline() throws {
+        var history = ActivityHistory()
+        for second in 0...20 {
+            let s = second
+            history.record(
+                ActivityCounters(handled: 100 * s, applied: 100 * s, duplicates: s * s, invalid: 2 * s),
+                at: Int64(second))
+        }
+        let page = render(activity: history)
+        let duplicates = try #require(page.points("duplicate-line"))
+        let invalid = try #require(page.points("invalid-line"))
+        #expect(duplicates.count == 20)
+        #expect(invalid.count == 20)
+        // Scaled to their own peak (39 duplicates/s in the last second), not to the 100 applied/s.
+        #expect(duplicates.last?.y == 2)
+        #expect(invalid.allSatisfy { $0.y < Double(StatusPage.sparklineHeight) - 2 })
+        #expect(page.text("rate-problem-peak") == "39.0")
+        #expect(page.text("rate-invalid-10s") == "2.0")
+        #expect(page.text("rate-duplicate-10s") == "30.0")  // (21+23+…+39)/10
+        #expect(page.html.contains("<svg id=\"problem-sparkline\""))
+    }
+
+    @Test func countsAndRatesCarryThousandsSeparators() {
+        #expect(StatusPage.grouped(0) == "0")
+        #expect(StatusPage.grouped(999) == "999")
+        #expect(StatusPage.grouped(1_000) == "1,000")
+        #expect(StatusPage.grouped(56_789) == "56,789")
+        #expect(StatusPage.grouped(1_234_567) == "1,234,567")
+        #expect(StatusPage.grouped(-1_000) == "-1,000")
+        #expect(StatusPage.grouped(Int64.min) == "-9,223,372,036,854,775,808")
+        #expect(StatusPage.decimal(1_234.56) == "1,234.6")
+        #expect(StatusPage.decimal(1_234.56, grouping: false) == "1234.6")
+    }
+
+    @Test(arguments: [
+        (Int64(0), "0 s"), (59, "59 s"), (60, "1 min 00 s"), (192, "3 min 12 s"), (3_599, "59 min 59 s"),
+        (3_600, "1 h 00 min"), (7_500, "2 h 05 min"), (86_400, "1 d 0 h"), (277_200, "3 d 5 h"), (-5, "0 s"),
+    ])
+    func durationsReadAsAPersonWouldSayThem(seconds: Int64, text: String) {
+        #expect(StatusPage.duration(seconds) == text)
     }
 
     @Test func theSparklineHasOnePointPerKnownSecondRightAligned() throws {
@@ -164,7 +297,7 @@ struct StatusPageTests {
         #expect(StatusPage.decimal(0.05) == "0.1")
         #expect(StatusPage.decimal(12.345) == "12.3")
         #expect(StatusPage.decimal(1e-9) == "0.0")
-        #expect(StatusPage.decimal(123_456_789.96) == "123456790.0")
+        #expect(StatusPage.decimal(123_456_789.96) == "123,456,790.0")
         #expect(StatusPage.decimal(-2.5) == "-2.5")
         #expect(StatusPage.decimal(.nan) == "0.0")
     }
@@ -188,6 +321,7 @@ struct StatusPageRouteTests {
         func statistics() -> ServiceStatistics { StatusPageTests.statistics }
         func readiness() -> Readiness { .catchingUp }
         func activity() -> ActivityHistory { history }
+        func operatorStatus() -> OperatorStatus { StatusPageTests.operatorStatus }
     }
 
     @Test func getAnswersTheHTMLPage() {
@@ -212,6 +346,8 @@ struct StatusPageRouteTests {
         #expect(page.text("readiness") == "CATCHING_UP")
         #expect(page.text("rate-applied") == "25.0")
         #expect(page.sparklinePoints?.count == 60)
+        #expect(page.text("stream-lag") == "1,000,000")
+        #expect(page.text("parked-1-account") == "acc-1")
     }
 
     @Test func headIsTheSameAnswerAsGetAndAQueryIsIgnored() {

@@ -36,6 +36,9 @@ public final class AccountStore: ReadModel {
         /// The counters at each second in which something happened (a batch applied, the
         /// status page read), for the status page's rates.
         var activity = ActivityHistory()
+        /// For the status page: the broker (never its credentials) and the last error of a connection to it.
+        var broker: (address: String, vhost: String, tls: Bool)?
+        var lastConnectionError: (text: String, second: Int64)?
 
         /// Before a batch at `second`: when nothing happened for a while, the counters as
         /// they stood go in at the second before, so that the history does not spread this
@@ -102,6 +105,7 @@ public final class AccountStore: ReadModel {
         let (statistics, lastOffset, tail, caughtUp) = writerGate.withLock { _ in
             state.withLock { state in
                 state.markQuietSpell(before: second)
+                state.projection.parkingClock = second
                 while let (decoded, origin) = events.popLast() {
                     if let offset = origin.offset { state.lastOffset = offset }
                     _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
@@ -223,6 +227,17 @@ public final class AccountStore: ReadModel {
         metrics.offsets(lastOffset: lastOffset, tail: latest, caughtUp: caughtUp)
     }
 
+    /// The broker the consumer connects to, for the status page (the password is not kept).
+    public func setBroker(host: String, port: Int, vhost: String, tls: Bool) {
+        state.withLock { $0.broker = ("\(host):\(port)", vhost, tls) }
+    }
+
+    /// A connection to the broker failed or ended with this error (for the status page).
+    func connectionFailed(_ error: String) {
+        let second = currentSecond()
+        state.withLock { $0.lastConnectionError = (error, second) }
+    }
+
     // MARK: Reader side (ReadModel)
 
     public func account(id: String) -> Account? {
@@ -254,6 +269,26 @@ public final class AccountStore: ReadModel {
             state.markQuietSpell(before: second)
             state.activity.record(ActivityCounters(state.projection.statistics), at: second)
             return state.activity
+        }
+    }
+
+    public func operatorStatus() -> OperatorStatus {
+        let now = currentSecond()
+        return state.withLock { state in
+            let parked = state.projection.parkedAccounts(oldest: OperatorStatus.parkedAccountsShown)
+            // A stream found empty at start reaches at least as far as what was handled since.
+            let tail = state.tail ?? (state.tailKnown ? state.lastOffset : nil)
+            return OperatorStatus(
+                uptimeSeconds: now, broker: state.broker?.address, brokerVhost: state.broker?.vhost,
+                brokerTLS: state.broker?.tls ?? false, reconnects: state.reconnects,
+                lastConnectionError: state.lastConnectionError?.text,
+                lastConnectionErrorAgeSeconds: state.lastConnectionError.map { max(0, now - $0.second) },
+                tailOffset: tail, lag: tail.map { max(0, $0 - (state.lastOffset ?? -1)) },
+                parkedAccounts: parked.accounts,
+                longestParked: parked.oldest.map {
+                    OperatorStatus.WaitingAccount(
+                        accountId: $0.accountId, parked: $0.parked, waitingSeconds: max(0, now - $0.oldestParkedAt))
+                })
         }
     }
 

@@ -100,6 +100,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 store.connectionLost()
             } catch {
                 store.connectionLost()
+                store.connectionFailed("\(error)")
                 let delay = backoff.next()
                 logger.warning(
                     "broker unavailable: \(error); retrying in \(delay)",

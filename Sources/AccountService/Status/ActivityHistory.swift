@@ -130,7 +130,12 @@ public struct ActivityHistory: Sendable {
 
     /// Events per second over the window (or over as much of it as is known).
     public func rates() -> ActivityRates {
-        let series = perSecond()
+        rates(overLast: window)
+    }
+
+    /// Events per second over the last `seconds` of the window (or as much of them as is known).
+    public func rates(overLast seconds: Int) -> ActivityRates {
+        let series = perSecond().suffix(max(0, seconds))
         guard !series.isEmpty else { return ActivityRates() }
         var total = ActivityRates()
         for entry in series {
@@ -139,10 +144,10 @@ public struct ActivityHistory: Sendable {
             total.duplicates += entry.duplicates
             total.invalid += entry.invalid
         }
-        let seconds = Double(series.count)
+        let count = Double(series.count)
         return ActivityRates(
-            handled: total.handled / seconds, applied: total.applied / seconds,
-            duplicates: total.duplicates / seconds, invalid: total.invalid / seconds, seconds: series.count)
+            handled: total.handled / count, applied: total.applied / count,
+            duplicates: total.duplicates / count, invalid: total.invalid / count, seconds: series.count)
     }
 
     /// A counter's increase; one lower than before was reset, and counts from zero.
