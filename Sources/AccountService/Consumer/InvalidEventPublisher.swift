@@ -150,9 +150,62 @@ struct InvalidEventPublisher {
         }
     }
 
+    /// The queue that remembers the highest ``RejectionKey`` published (one message, the
+    /// newest: `x-max-length` 1), so that emptying the invalid queue does not bring its
+    /// messages back on the next replay.
+    static func markerQueue(for queue: String) -> String { "\(queue).published" }
+
+    /// The exclusive, auto-delete queue whose holder is the one replica that publishes.
+    static func lockQueue(for queue: String) -> String { "\(queue).publisher-lock" }
+
+    static let markerArguments: AMQPTable = ["x-max-length": .int64(1), "x-overflow": .string("drop-head")]
+
+    /// The message saying that every rejection decided up to `key` is in the invalid queue.
+    static func marker(_ key: RejectionKey, queue: String) -> AMQPMessage {
+        var properties = AMQPProperties()
+        properties.deliveryMode = 2
+        properties.headers = [
+            "x-decided-at-offset": .int64(key.offset), "x-decided-index": .int64(key.index),
+        ]
+        let text = "every rejection decided up to \(key) is in the invalid queue '\(queue)'"
+        return AMQPMessage(
+            exchange: "", routingKey: markerQueue(for: queue), body: Array(text.utf8), properties: properties,
+            mandatory: true)
+    }
+
+    /// The key in a marker or invalid-queue message's headers; a message from before keys
+    /// were sent counts as everything decided at its own offset.
+    static func key(in headers: AMQPTable?) -> RejectionKey? {
+        guard let headers else { return nil }
+        if let offset = headers["x-decided-at-offset"]?.int64Value {
+            return RejectionKey(offset: offset, index: headers["x-decided-index"]?.int64Value ?? .max)
+        }
+        return headers["x-stream-offset"]?.int64Value.map { RejectionKey(offset: $0, index: .max) }
+    }
+
+    /// Publishes the rejections, then (if given) the marker of the highest key among them,
+    /// and waits for every confirm; throws unless the broker took every one. The marker goes
+    /// last: if the connection dies in between, the next publisher repeats this batch rather
+    /// than lose it.
+    func publish(_ rejections: [Rejection], marker: RejectionKey?) async throws(AMQPError) {
+        var messages = rejections.map { rejection in
+            var message = Self.message(for: rejection.event, queue: queue, frameMax: frameMax)
+            if let key = rejection.key {
+                message.properties.headers?["x-decided-at-offset"] = .int64(key.offset)
+                message.properties.headers?["x-decided-index"] = .int64(key.index)
+            }
+            return message
+        }
+        if let marker { messages.append(Self.marker(marker, queue: queue)) }
+        try await publish(messages)
+    }
+
     /// Publishes and waits for every confirm; throws unless the broker took every one.
     func publish(_ rejected: [RejectedEvent<EventOrigin>]) async throws(AMQPError) {
-        let messages = rejected.map { Self.message(for: $0, queue: queue, frameMax: frameMax) }
+        try await publish(rejected.map { Self.message(for: $0, queue: queue, frameMax: frameMax) })
+    }
+
+    private func publish(_ messages: [AMQPMessage]) async throws(AMQPError) {
         let outcomes = try await channel.publish(messages)
         for outcome in outcomes where outcome != .confirmed {
             // Never drop one silently: the caller does not ack, and retries after reconnecting.
