@@ -187,8 +187,8 @@ actor InvalidQueueGate {
     }
 
     /// The marker's key, read without taking it away (consumed unacked, then the channel is
-    /// closed and the broker puts it back). `read` false when the queue holds a marker that
-    /// did not arrive in time (another replica reading it at that moment): `patient` tries a
+    /// closed and the broker puts it back). `read` false when another replica held it while
+    /// we looked (it is then not ready, and that replica's consumer shows): `patient` tries a
     /// few times, since the lock taker must not go forward from a key it did not see.
     private func readMarker(
         on connection: AMQPConnection, patient: Bool
@@ -196,9 +196,11 @@ actor InvalidQueueGate {
         for _ in 0..<(patient ? 5 : 1) {
             let channel = try await connection.openChannel()
             let declared = try await channel.declareQueue(markerQueue, arguments: InvalidEventPublisher.markerArguments)
-            guard declared.messageCount > 0 else {
+            if declared.messageCount == 0 {
                 try? await channel.close()
-                return (nil, true)
+                if declared.consumerCount == 0 { return (nil, true) }
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
             }
             try await channel.qos(prefetchCount: 16)
             let consumer = try await channel.consume(queue: markerQueue)
