@@ -49,4 +49,17 @@ struct RejectionKeyTests {
         #expect(marker.routingKey == "q.published")
         #expect(InvalidEventPublisher.key(in: marker.properties.headers) == RejectionKey(offset: 12, index: 0))
     }
+
+    @Test("the key travels as x-decided-* headers, counted in the one-frame budget", arguments: [130_900, 130_990])
+    func keyHeadersFitTheFrame(size: Int) throws {
+        let properties = AMQPProperties(headers: ["big": .bytes([UInt8](repeating: 1, count: size))])
+        let sent = InvalidEventPublisher.message(
+            for: InvalidEventMessageTests.rejected(properties), queue: "q", frameMax: 131_072,
+            key: RejectionKey(offset: 42, index: 2)
+        ).properties
+        #expect(InvalidEventPublisher.encodedSize(sent) <= 131_072 - 20)
+        let headers = try #require(sent.headers)
+        #expect(headers["x-decided-at-offset"] == .int64(42))
+        #expect(headers["x-decided-index"] == .int64(2))
+    }
 }

@@ -3,7 +3,8 @@ import AccountProjection
 
 /// Sends rejected events to the invalid-events queue with their original body,
 /// properties and headers plus `x-error`, `x-error-detail`, `x-original-routing-key`
-/// and `x-stream-offset` (a long) (and, for a body kept only in part, `x-original-body-size`
+/// and `x-stream-offset` (a long), `x-decided-at-offset` and `x-decided-index` (its
+/// ``RejectionKey``) (and, for a body kept only in part, `x-original-body-size`
 /// and `x-body-truncated`), and waits for the broker's confirm
 /// (docs/events.md#rejections-and-the-invalid-queue).
 ///
@@ -23,7 +24,7 @@ struct InvalidEventPublisher {
     }
 
     static func message(
-        for rejected: RejectedEvent<EventOrigin>, queue: String, frameMax: Int = 131_072
+        for rejected: RejectedEvent<EventOrigin>, queue: String, frameMax: Int = 131_072, key: RejectionKey? = nil
     )
         -> AMQPMessage
     {
@@ -35,6 +36,10 @@ struct InvalidEventPublisher {
             .init(key: "x-original-routing-key", value: .string(origin.routingKey)),
             .init(key: "x-stream-offset", value: origin.offset.map { .int64($0) } ?? .void),
         ]
+        if let key {
+            additions.append(.init(key: "x-decided-at-offset", value: .int64(key.offset)))
+            additions.append(.init(key: "x-decided-index", value: .int64(key.index)))
+        }
         if origin.isExcerpt {
             additions.append(.init(key: "x-original-body-size", value: .int64(Int64(origin.originalBodySize))))
             additions.append(
@@ -188,13 +193,8 @@ struct InvalidEventPublisher {
     /// last: if the connection dies in between, the next publisher repeats this batch rather
     /// than lose it.
     func publish(_ rejections: [Rejection], marker: RejectionKey?) async throws(AMQPError) {
-        var messages = rejections.map { rejection in
-            var message = Self.message(for: rejection.event, queue: queue, frameMax: frameMax)
-            if let key = rejection.key {
-                message.properties.headers?["x-decided-at-offset"] = .int64(key.offset)
-                message.properties.headers?["x-decided-index"] = .int64(key.index)
-            }
-            return message
+        var messages = rejections.map {
+            Self.message(for: $0.event, queue: queue, frameMax: frameMax, key: $0.key)
         }
         if let marker { messages.append(Self.marker(marker, queue: queue)) }
         try await publish(messages)
