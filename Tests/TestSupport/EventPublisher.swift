@@ -97,6 +97,7 @@ public func deleteTopology(_ topology: Topology) async {
     if let channel = try? await connection.openChannel() {
         _ = try? await channel.deleteQueue(topology.stream)
         _ = try? await channel.deleteQueue(topology.invalidQueue)
+        _ = try? await channel.deleteQueue("\(topology.invalidQueue).published")
         try? await channel.deleteExchange(topology.exchange)
     }
     await connection.close()

@@ -93,12 +93,22 @@ public final class AccountStore: ReadModel {
     func apply(
         _ events: consuming [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
     ) -> [RejectedEvent<EventOrigin>] {
+        applyDeciding(events, received: received).map(\.event)
+    }
+
+    /// ``apply(_:received:)``, each rejection with where in the stream it was decided: the
+    /// same on every replica and every replay, which is what makes it publishable once
+    /// (docs/events.md#rejections-and-the-invalid-queue).
+    func applyDeciding(
+        _ events: consuming [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
+    ) -> [Rejection] {
         // Taken from the end of a reversed array, each event is moved into the projection
         // instead of copied (a retain and a release per string it holds).
         var events = events
         events.reverse()
         let fingerprint = events.first { $0.origin.offset != nil }.map { Self.fingerprint($0.origin) }
         var rejected: [RejectedEvent<EventOrigin>] = []
+        var keys: [RejectionKey?] = []
         let clock = ContinuousClock()
         let start = clock.now
         let second = currentSecond()
@@ -107,8 +117,13 @@ public final class AccountStore: ReadModel {
                 state.markQuietSpell(before: second)
                 state.projection.parkingClock = second
                 while let (decoded, origin) = events.popLast() {
-                    if let offset = origin.offset { state.lastOffset = offset }
+                    let decidedAt = origin.offset
+                    if let decidedAt { state.lastOffset = decidedAt }
+                    let before = rejected.count
                     _ = state.projection.apply(consume decoded, origin: origin, rejected: &rejected)
+                    for index in 0..<(rejected.count - before) {
+                        keys.append(decidedAt.map { RejectionKey(offset: $0, index: Int64(index)) })
+                    }
                 }
                 if let fingerprint { state.lastFingerprint = fingerprint }
                 state.unconfirmedRejections += rejected.count
@@ -121,7 +136,7 @@ public final class AccountStore: ReadModel {
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
             duration: clock.now - start)
-        return rejected
+        return zip(rejected, keys).map { Rejection(event: $0, key: $1) }
     }
 
     /// The broker confirmed this many of the rejected events `apply` handed out.

@@ -3,7 +3,8 @@ import AccountProjection
 
 /// Sends rejected events to the invalid-events queue with their original body,
 /// properties and headers plus `x-error`, `x-error-detail`, `x-original-routing-key`
-/// and `x-stream-offset` (a long) (and, for a body kept only in part, `x-original-body-size`
+/// and `x-stream-offset` (a long), `x-decided-at-offset` and `x-decided-index` (its
+/// ``RejectionKey``) (and, for a body kept only in part, `x-original-body-size`
 /// and `x-body-truncated`), and waits for the broker's confirm
 /// (docs/events.md#rejections-and-the-invalid-queue).
 ///
@@ -23,7 +24,7 @@ struct InvalidEventPublisher {
     }
 
     static func message(
-        for rejected: RejectedEvent<EventOrigin>, queue: String, frameMax: Int = 131_072
+        for rejected: RejectedEvent<EventOrigin>, queue: String, frameMax: Int = 131_072, key: RejectionKey? = nil
     )
         -> AMQPMessage
     {
@@ -35,6 +36,10 @@ struct InvalidEventPublisher {
             .init(key: "x-original-routing-key", value: .string(origin.routingKey)),
             .init(key: "x-stream-offset", value: origin.offset.map { .int64($0) } ?? .void),
         ]
+        if let key {
+            additions.append(.init(key: "x-decided-at-offset", value: .int64(key.offset)))
+            additions.append(.init(key: "x-decided-index", value: .int64(key.index)))
+        }
         if origin.isExcerpt {
             additions.append(.init(key: "x-original-body-size", value: .int64(Int64(origin.originalBodySize))))
             additions.append(
@@ -150,9 +155,57 @@ struct InvalidEventPublisher {
         }
     }
 
+    /// The queue that remembers the highest ``RejectionKey`` published (one message, the
+    /// newest: `x-max-length` 1), so that emptying the invalid queue does not bring its
+    /// messages back on the next replay.
+    static func markerQueue(for queue: String) -> String { "\(queue).published" }
+
+    /// The exclusive, auto-delete queue whose holder is the one replica that publishes.
+    static func lockQueue(for queue: String) -> String { "\(queue).publisher-lock" }
+
+    static let markerArguments: AMQPTable = ["x-max-length": .int64(1), "x-overflow": .string("drop-head")]
+
+    /// The message saying that every rejection decided up to `key` is in the invalid queue.
+    static func marker(_ key: RejectionKey, queue: String) -> AMQPMessage {
+        var properties = AMQPProperties()
+        properties.deliveryMode = 2
+        properties.headers = [
+            "x-decided-at-offset": .int64(key.offset), "x-decided-index": .int64(key.index),
+        ]
+        let text = "every rejection decided up to \(key) is in the invalid queue '\(queue)'"
+        return AMQPMessage(
+            exchange: "", routingKey: markerQueue(for: queue), body: Array(text.utf8), properties: properties,
+            mandatory: true)
+    }
+
+    /// The key in a marker or invalid-queue message's headers; a message from before keys
+    /// were sent counts as everything decided at its own offset.
+    static func key(in headers: AMQPTable?) -> RejectionKey? {
+        guard let headers else { return nil }
+        if let offset = headers["x-decided-at-offset"]?.int64Value {
+            return RejectionKey(offset: offset, index: headers["x-decided-index"]?.int64Value ?? .max)
+        }
+        return headers["x-stream-offset"]?.int64Value.map { RejectionKey(offset: $0, index: .max) }
+    }
+
+    /// Publishes the rejections, then (if given) the marker of the highest key among them,
+    /// and waits for every confirm; throws unless the broker took every one. The marker goes
+    /// last: if the connection dies in between, the next publisher repeats this batch rather
+    /// than lose it.
+    func publish(_ rejections: [Rejection], marker: RejectionKey?) async throws(AMQPError) {
+        var messages = rejections.map {
+            Self.message(for: $0.event, queue: queue, frameMax: frameMax, key: $0.key)
+        }
+        if let marker { messages.append(Self.marker(marker, queue: queue)) }
+        try await publish(messages)
+    }
+
     /// Publishes and waits for every confirm; throws unless the broker took every one.
     func publish(_ rejected: [RejectedEvent<EventOrigin>]) async throws(AMQPError) {
-        let messages = rejected.map { Self.message(for: $0, queue: queue, frameMax: frameMax) }
+        try await publish(rejected.map { Self.message(for: $0, queue: queue, frameMax: frameMax) })
+    }
+
+    private func publish(_ messages: [AMQPMessage]) async throws(AMQPError) {
         let outcomes = try await channel.publish(messages)
         for outcome in outcomes where outcome != .confirmed {
             // Never drop one silently: the caller does not ack, and retries after reconnecting.

@@ -60,15 +60,18 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     private let tracer: (any Tracer)?
     private let stopping = Atomic<Bool>(false)
     private let active = Mutex<(channel: AMQPChannel, consumerTag: String)?>(nil)
-    /// Rejected events whose publish to the invalid queue did not complete; sent first
-    /// on the next connection so that none is lost.
-    private let unsentRejections = Mutex<[RejectedEvent<EventOrigin>]>([])
+    /// Whether this replica publishes rejections, and from where; it keeps those not sent yet.
+    private let invalidGate: InvalidQueueGate
+
+    /// How often a replica that does not publish rejections tries to take the lock again.
+    static let publisherLockRetry: Duration = .seconds(3)
 
     public init(settings: ConsumerSettings, store: AccountStore, logger: Logger, tracer: (any Tracer)? = nil) {
         self.settings = settings
         self.store = store
         self.logger = logger
         self.tracer = tracer
+        self.invalidGate = InvalidQueueGate(queue: settings.topology.invalidQueue, store: store, logger: logger)
     }
 
     public func run() async throws {
@@ -129,14 +132,19 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         do throws(AMQPError) {
             try await topology.declare(on: connection)
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
-            try await flushUnsentRejections(invalid)
+            await invalidGate.connected(invalid)
+            // Before consuming: a replica that takes the lock replays knowing what is published.
+            try await invalidGate.tryToPublish(on: connection)
+            let lockRetry = Task { await self.retryPublisherLock(connection: connection) }
+            defer { lockRetry.cancel() }
             var firstTail: ProbedTail? = nil
             if let resume = store.lastOffset {
                 // Before a single event is applied: is this still the stream we applied up to `resume` of?
                 firstTail = await findTail(connection: connection, patient: true)
                 if let probed = firstTail, (probed.tail ?? -1) < resume {
                     let tail = probed.tail.map { "its last offset is \($0)" } ?? "it is empty"
-                    noticeStreamReplaced(
+                    await noticeStreamReplaced(
+                        on: connection,
                         "stream '\(topology.stream)' was deleted or recreated: \(tail), below offset \(resume) that"
                             + " this replica applied")
                     firstTail = nil
@@ -165,7 +173,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             var acks = AckWindow(prefetch: settings.effectivePrefetch)
             do {
                 for try await batch in consumer.batches {
-                    try await handle(batch, channel: channel, invalid: invalid)
+                    try await handle(batch, channel: channel)
                     if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
                     if isStopping { break }
                 }
@@ -176,23 +184,35 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 throw AMQPError.connectionLost(reason: "\(error)")
             }
             active.withLock { $0 = nil }
+            await invalidGate.disconnected()
             guard isStopping else {
                 throw .connectionLost(reason: "the stream consumer ended")
             }
             await connection.close()
         } catch {
             active.withLock { $0 = nil }
+            await invalidGate.disconnected()
             await connection.close()
             throw error
         }
     }
 
+    /// Tries the invalid queue's publisher lock every ``publisherLockRetry`` while another
+    /// replica holds it, until cancelled with the connection.
+    private func retryPublisherLock(connection: AMQPConnection) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.publisherLockRetry)
+            guard !Task.isCancelled, !(await invalidGate.isPublisher) else { continue }
+            do {
+                try await invalidGate.tryToPublish(on: connection)
+            } catch {
+                logger.debug("could not try the invalid queue's publisher lock: \(error)")
+            }
+        }
+    }
+
     /// Applies one batch and hands its rejections to the invalid queue (confirmed); the caller acks.
-    private func handle(
-        _ batch: [AMQPDelivery], channel: AMQPChannel, invalid: InvalidEventPublisher
-    )
-        async throws(AMQPError)
-    {
+    private func handle(_ batch: [AMQPDelivery], channel: AMQPChannel) async throws(AMQPError) {
         guard !batch.isEmpty else { return }
         let handledUpTo = store.lastOffset ?? -1
         if let expected = store.lastFingerprint,
@@ -200,7 +220,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         {
             let found = AccountStore.fingerprint(body: resumed.body, size: resumed.bodySize)
             if found != expected {
-                noticeStreamReplaced(
+                await noticeStreamReplaced(
+                    on: channel.connection,
                     "stream '\(settings.topology.stream)' was deleted or recreated: the message at offset"
                         + " \(handledUpTo) is not the one this replica applied there")
                 throw Self.streamReplaced
@@ -219,17 +240,9 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             events.append((decoded, origin))
         }
         let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
-        let rejected = store.apply(consume events, received: batch.count)
+        let rejected = store.applyDeciding(consume events, received: batch.count)
         for span in spans { span.end() }
-        if !rejected.isEmpty {
-            do {
-                try await invalid.publish(rejected)
-                store.rejectionsConfirmed(rejected.count)
-            } catch {
-                unsentRejections.withLock { $0 += rejected }
-                throw error
-            }
-        }
+        if !rejected.isEmpty { try await invalidGate.rejected(rejected) }
     }
 
     /// The bytes of a body kept in memory: a body past the decoder's limit is `too_large` whatever
@@ -284,22 +297,6 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         return spans
     }
 
-    private func flushUnsentRejections(_ invalid: InvalidEventPublisher) async throws(AMQPError) {
-        let pending = unsentRejections.withLock { pending in
-            defer { pending.removeAll() }
-            return pending
-        }
-        guard !pending.isEmpty else { return }
-        do {
-            try await invalid.publish(pending)
-            store.rejectionsConfirmed(pending.count)
-            logger.info("sent \(pending.count) rejected events held back while the broker was away")
-        } catch {
-            unsentRejections.withLock { $0 = pending + $0 }
-            throw error
-        }
-    }
-
     /// Ends a connection whose stream was found replaced; the next one consumes the new stream from its
     /// start.
     static let streamReplaced = AMQPError.connectionLost(
@@ -308,11 +305,12 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// Says loudly that the stream is not the one applied (log, metric, `/ready` REBUILDING with
     /// the reason), and starts the projection over, to be rebuilt from the new stream: a replica
     /// never serves a mix of two streams' events.
-    private func noticeStreamReplaced(_ reason: String) {
+    private func noticeStreamReplaced(on connection: AMQPConnection, _ reason: String) async {
         logger.error(
             "\(reason); the projection is reset and rebuilt from the new stream's first offset",
             metadata: ["stream": "\(settings.topology.stream)"])
         store.resetForNewStream(reason: reason)
+        await invalidGate.streamReplaced(on: connection)
     }
 
     /// What a tail probe found: `tail` nil for an empty stream.
