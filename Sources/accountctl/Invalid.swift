@@ -10,7 +10,8 @@ struct Invalid: AsyncParsableCommand {
         discussion: """
             The service sends each event it cannot apply to the invalid queue (default \
             accounts.events.invalid) with headers x-error (the reason), x-error-detail, \
-            x-original-routing-key and x-stream-offset (where it was in the stream).
+            x-original-routing-key and x-stream-offset (where it was in the stream), and \
+            x-decided-at-offset and x-decided-index (where the service decided it).
 
             \(Exit.helpText)
             """,
@@ -298,7 +299,8 @@ struct InvalidRequeue: AsyncParsableCommand {
         var properties = event.delivery.properties
         var headers = event.headers
         headers.entries.removeAll {
-            $0.key.hasPrefix("x-error") || $0.key.hasPrefix("x-original") || $0.key == "x-stream-offset"
+            $0.key.hasPrefix("x-error") || $0.key.hasPrefix("x-original") || $0.key.hasPrefix("x-decided")
+                || $0.key == "x-stream-offset" || $0.key == "x-body-truncated"
         }
         properties.headers = headers.isEmpty ? nil : headers
         return AMQPMessage(
