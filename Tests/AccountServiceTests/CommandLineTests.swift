@@ -54,13 +54,16 @@ struct CommandLineTests {
         #expect(result.err.contains(message), "stderr: \(result.err)")
     }
 
-    @Test("a taken port exits 1 with the reason")
+    @Test("a taken port exits 2 naming the setting and the value")
     func portTaken() async throws {
         let port = freePort()
         let holder = try ListeningSocket(port: port)
         defer { holder.stop() }
         let result = try await run([], environment: ["HTTP_HOST": "127.0.0.1", "HTTP_PORT": "\(port)"])
-        #expect(result.status == 1)
-        #expect(result.err.contains("Address already in use"), "stderr: \(result.err)")
+        #expect(result.status == 2)
+        #expect(
+            result.err.contains("HTTP_PORT / --http-port: \(port) on 127.0.0.1 is already in use"),
+            "stderr: \(result.err)")
+        #expect(!result.err.contains("errno"), "stderr: \(result.err)")
     }
 }

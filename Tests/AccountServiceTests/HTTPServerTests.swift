@@ -403,3 +403,59 @@ struct HTTPServerTests {
         try await task.value  // run returns once the server channel is closed
     }
 }
+
+@Suite("HTTPServer: conditional answers and the address it prints")
+struct HTTPServerConventionTests {
+    @Test func notModifiedHasNoBodyNoLengthAndKeepsTheETag() async throws {
+        let server = HTTPServer(
+            host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        let port = try #require(try await server.start().port)
+        let connection = try RawHTTPConnection(port: port)
+        let first = try connection.request("GET", "/accounts/acc-000001")
+        let tag = try #require(first.header("ETag"))
+        let again = try connection.request("GET", "/accounts/acc-000001", headers: ["If-None-Match: " + tag])
+        #expect(again.status == 304)
+        #expect(again.header("ETag") == tag)
+        #expect(again.header("Cache-Control") == "no-cache")
+        #expect(again.header("Content-Length") == nil)
+        #expect(again.header("Transfer-Encoding") == nil)
+        // Nothing follows the head: the next answer on the connection starts cleanly.
+        #expect(try connection.request("GET", "/health").bodyText == #"{"status":"UP"}"#)
+        #expect(connection.pendingBytes == 0)
+        await server.shutdown()
+    }
+
+    @Test func preflightIsA204WithoutBodyOverTCP() async throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", cors: CORSPolicy(allowOrigin: "*"))
+        let server = HTTPServer(host: "127.0.0.1", port: 0, api: api)
+        let port = try #require(try await server.start().port)
+        let connection = try RawHTTPConnection(port: port)
+        let preflight = try connection.request(
+            "OPTIONS", "/accounts",
+            headers: [
+                "Origin: https://a.example", "Access-Control-Request-Method: GET",
+                "Access-Control-Request-Headers: if-none-match",
+            ])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("Access-Control-Allow-Headers") == "if-none-match")
+        #expect(preflight.header("Content-Length") == nil)
+        #expect(try connection.request("GET", "/health").header("Access-Control-Allow-Origin") == "*")
+        await server.shutdown()
+    }
+
+    @Test func addressesPrintAsPeopleWriteThem() throws {
+        #expect(HTTPServer.describe(try SocketAddress(ipAddress: "127.0.0.1", port: 6767)) == "127.0.0.1:6767")
+        #expect(HTTPServer.describe(try SocketAddress(ipAddress: "::1", port: 80)) == "[::1]:80")
+    }
+
+    @Test func aTakenPortSaysSo() async throws {
+        let first = HTTPServer(host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        let port = try #require(try await first.start().port)
+        let second = HTTPServer(
+            host: "127.0.0.1", port: port, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        await #expect(throws: HTTPServer.ServerError.addressInUse(host: "127.0.0.1", port: port)) {
+            try await second.start()
+        }
+        await first.shutdown()
+    }
+}

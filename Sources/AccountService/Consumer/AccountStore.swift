@@ -23,6 +23,11 @@ public final class AccountStore: ReadModel {
         var tailAtStart: Int64?
         var tailKnown = false
         var reconnects = 0
+        /// The last broker error that ended a connection (or an attempt), for `/ready`.
+        var lastConnectionError: String?
+        /// When this connection opened and what it received since, until READY is announced.
+        var replay: (since: ContinuousClock.Instant, received: Int)?
+        var readyAnnounced = false
         /// The highest tail any probe found, for the lag.
         var latestTail: Int64?
         /// The tail as best known: the last probe's, or the last offset handled when that is beyond it.
@@ -108,6 +113,7 @@ public final class AccountStore: ReadModel {
                 }
                 if let fingerprint { state.lastFingerprint = fingerprint }
                 state.unconfirmedRejections += rejected.count
+                state.replay?.received += received
                 if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
                 let statistics = state.projection.statistics
                 state.activity.record(ActivityCounters(statistics), at: second)
@@ -170,6 +176,9 @@ public final class AccountStore: ReadModel {
     func connectionOpened() {
         state.withLock { state in
             state.connected = true
+            state.lastConnectionError = nil
+            state.replay = (ContinuousClock.now, 0)
+            state.readyAnnounced = false
             state.tailKnown = false
             state.tailAtStart = nil
         }
@@ -186,6 +195,24 @@ public final class AccountStore: ReadModel {
         }
         metrics.connection(connected: false, lost: lost)
         metrics.offsets(lastOffset: lastOffset, tail: state.withLock { $0.tail }, caughtUp: false)
+    }
+
+    /// A connection (or an attempt) ended with `error`: `/ready` shows it while disconnected.
+    func connectionLost(error: String) {
+        state.withLock { $0.lastConnectionError = error }
+        connectionLost()
+    }
+
+    /// Once per connection, when the replica first becomes READY: how long the replay took
+    /// since the connection opened and how many deliveries it read; nil otherwise.
+    func takeReadyTransition() -> (duration: Duration, received: Int)? {
+        state.withLock { state in
+            guard !state.readyAnnounced, let replay = state.replay, !state.loading, Self.isCaughtUp(state) else {
+                return nil
+            }
+            state.readyAnnounced = true
+            return (ContinuousClock.now - replay.since, replay.received)
+        }
     }
 
     /// The stream's tail as it stood when the connection started (nil: the stream was empty).
@@ -258,6 +285,14 @@ public final class AccountStore: ReadModel {
 
     public func readinessReason() -> String? {
         state.withLock { $0.resetReason }
+    }
+
+    public func readinessDetail() -> ReadinessDetail {
+        state.withLock { state in
+            ReadinessDetail(
+                reason: state.connected ? state.resetReason : (state.lastConnectionError ?? state.resetReason),
+                lastOffset: state.lastOffset, tail: state.tail)
+        }
     }
 
     // MARK: The stream's identity

@@ -42,6 +42,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var requestURI = ""
     private var requestVersion: HTTPVersion = .http1_1
     private var requestKeepAlive = true
+    private var requestFields = HTTPRequestFields()
     /// Kept only while tracing, for the request's `traceparent`.
     private var requestHeaders = HTTPHeaders()
     private var inRequest = false
@@ -72,6 +73,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             self.requestURI = head.uri
             self.requestVersion = head.version
             self.requestKeepAlive = head.isKeepAlive
+            self.requestFields = Self.fields(of: head.headers)
             if self.api.tracer != nil { self.requestHeaders = head.headers }
             self.inRequest = true
             self.bodyBytes = 0
@@ -108,9 +110,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             answer = self.respondTraced(tracer)
             self.requestHeaders = HTTPHeaders()
         } else {
-            answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+            answer = self.api.respond(
+                method: self.requestMethod.rawValue, uri: self.requestURI, fields: self.requestFields)
         }
         self.requestURI = ""
+        self.requestFields = HTTPRequestFields()
         self.send(
             answer,
             context: context,
@@ -118,6 +122,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             then: afterwards,
             withBody: self.requestMethod != .HEAD
         )
+    }
+
+    /// The fields ``ReadAPI`` reads; absent ones stay nil, repeated ones are joined with `,`.
+    private static func fields(of headers: HTTPHeaders) -> HTTPRequestFields {
+        func joined(_ name: String) -> String? {
+            let values = headers[name]
+            return values.isEmpty ? nil : values.joined(separator: ",")
+        }
+        return HTTPRequestFields(
+            ifNoneMatch: joined("if-none-match"), origin: joined("origin"),
+            accessControlRequestMethod: joined("access-control-request-method"),
+            accessControlRequestHeaders: joined("access-control-request-headers"))
     }
 
     /// What makes a request unanswerable whatever its target (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
@@ -176,7 +192,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         tracer.extract(self.requestHeaders, into: &context, using: HTTPHeadersExtractor())
         let method = self.requestMethod.rawValue
         let span = tracer.startSpan(method, context: context, ofKind: .server)
-        let answer = self.api.respond(method: method, uri: self.requestURI)
+        let answer = self.api.respond(method: method, uri: self.requestURI, fields: self.requestFields)
         span.operationName = "\(method) \(answer.route.label)"
         span.attributes["http.request.method"] = method
         span.attributes["http.route"] = answer.route.label
@@ -204,8 +220,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         var headers = HTTPHeaders()
         headers.reserveCapacity(5 + answer.headers.count)
         headers.add(name: "Date", value: self.date.current())
-        headers.add(name: "Content-Type", value: answer.contentType)
-        headers.add(name: "Content-Length", value: String(answer.body.count))
+        // 204 and 304 carry neither (a 304's length would be the 200's, RFC 9110 §8.6).
+        if answer.status != 204 && answer.status != 304 {
+            headers.add(name: "Content-Type", value: answer.contentType)
+            headers.add(name: "Content-Length", value: String(answer.body.count))
+        }
         headers.add(name: "X-Served-By", value: self.servedBy)
         for header in answer.headers {
             headers.add(name: header.name, value: header.value)
