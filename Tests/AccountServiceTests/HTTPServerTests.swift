@@ -459,3 +459,80 @@ struct HTTPServerConventionTests {
         await first.shutdown()
     }
 }
+
+@Suite("HTTPServer: gzip for large answers when asked")
+struct HTTPCompressionTests {
+    func withServer(_ body: (RawHTTPConnection) async throws -> Void) async throws {
+        let server = HTTPServer(
+            host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel.many(200), replicaName: "r"))
+        let port = try #require(try await server.start().port)
+        do {
+            try await body(try RawHTTPConnection(port: port))
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
+    }
+
+    @Test func aLargeAnswerIsGzippedWhenAskedAndDecompressesToThePlainOne() async throws {
+        try await self.withServer { connection in
+            let plain = try connection.request("GET", "/accounts?limit=100")
+            #expect(plain.header("Content-Encoding") == nil)
+            #expect(plain.header("Vary") == "Accept-Encoding")
+            #expect(plain.body.count > ResponseCompression.threshold)
+            let zipped = try connection.request("GET", "/accounts?limit=100", headers: ["Accept-Encoding: gzip"])
+            #expect(zipped.status == 200)
+            #expect(zipped.header("Content-Encoding") == "gzip")
+            #expect(zipped.header("Content-Length") == String(zipped.body.count))
+            #expect(zipped.body.starts(with: [0x1F, 0x8B]))
+            #expect(zipped.body.count * 4 < plain.body.count, "\(zipped.body.count) of \(plain.body.count)")
+            let gunzip = try await runProcess("/bin/gzip", ["-dc"], stdin: zipped.body)
+            #expect(gunzip.out == plain.bodyText)
+            // Another tag for the other representation; either one revalidates.
+            let tag = try #require(zipped.header("ETag"))
+            #expect(tag != plain.header("ETag") && tag.hasSuffix("-z\""))
+            for known in [tag, plain.header("ETag") ?? ""] {
+                let again = try connection.request(
+                    "GET", "/accounts?limit=100", headers: ["Accept-Encoding: gzip", "If-None-Match: " + known])
+                #expect(again.status == 304)
+                #expect(again.header("Content-Encoding") == nil)
+            }
+            #expect(try connection.request("GET", "/health").bodyText == #"{"status":"UP"}"#)
+        }
+    }
+
+    @Test func smallAnswersHeadAndErrorsGoOutAsTheyAre() async throws {
+        try await self.withServer { connection in
+            let small = try connection.request("GET", "/accounts/acc-000001", headers: ["Accept-Encoding: gzip"])
+            #expect(small.header("Content-Encoding") == nil)
+            let head = try connection.request("HEAD", "/accounts?limit=100", headers: ["Accept-Encoding: gzip"])
+            #expect(head.header("Content-Encoding") == nil)
+            #expect(Int(head.header("Content-Length") ?? "") ?? 0 > ResponseCompression.threshold)
+            // An interim 100 Continue is not taken for the answer.
+            try connection.send(
+                "GET /accounts?limit=100 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: 0\r\n\r\n")
+            #expect(try connection.readResponse().status == 100)
+            let answer = try connection.readResponse()
+            #expect(answer.status == 200)
+            #expect(answer.header("Content-Encoding") == "gzip")
+            // A malformed request has no head for the compressor to pair the answer with.
+            try connection.send("GARBAGE\r\n\r\n")
+            let refused = try connection.readResponse()
+            #expect(refused.status == 400)
+        }
+    }
+}
+
+extension ReadAPIFakeModel {
+    /// `count` accounts, enough for pages over the compression threshold.
+    static func many(_ count: Int) -> ReadAPIFakeModel {
+        ReadAPIFakeModel(
+            accounts: (1...count).map { n in
+                Account(
+                    id: "acc-\(n)", owner: "Owner \(n)", currency: "EUR", balance: Int64(n), status: .open, version: 1,
+                    openedAt: "2026-11-24T15:00:00Z", updatedAt: "2026-11-24T15:00:00Z")
+            })
+    }
+}
