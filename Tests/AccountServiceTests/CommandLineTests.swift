@@ -47,6 +47,10 @@ struct CommandLineTests {
             ),
             ([], ["HTTP_OUTPUT_BUFFER": "big"], "HTTP_OUTPUT_BUFFER / --http-output-buffer: 'big' is not a number"),
             ([], ["SNAPSHOT_INTERVAL": "soon"], "SNAPSHOT_INTERVAL / --snapshot-interval: 'soon' is not a number"),
+            (
+                ["--cors-allow-origin=dash.example.org"], [:],
+                "CORS_ALLOW_ORIGIN / --cors-allow-origin: 'dash.example.org' is neither * nor an origin"
+            ),
         ])
     func badSettings(arguments: [String], environment: [String: String], message: String) async throws {
         let result = try await run(arguments, environment: environment)
