@@ -24,6 +24,8 @@ public struct ServiceSettings: Sendable {
     public var http: HTTPServer.Limits
     public var snapshotDirectory: String?
     public var snapshotInterval: Duration
+    /// Cross-origin reads of the API (CORS_ALLOW_ORIGIN); nil (the default): off.
+    public var cors: CORSPolicy?
 
     public init(
         consumer: ConsumerSettings,
@@ -66,7 +68,9 @@ public struct AccountServiceApplication: Sendable {
         self.consumer = StreamConsumer(settings: settings.consumer, store: store, logger: logger, tracer: tracer)
         self.server = HTTPServer(
             host: settings.httpHost, port: settings.httpPort,
-            api: ReadAPI(model: store, replicaName: settings.replicaName, metrics: store.metrics, tracer: tracer),
+            api: ReadAPI(
+                model: store, replicaName: settings.replicaName, metrics: store.metrics, tracer: tracer,
+                cors: settings.cors),
             limits: settings.http)
         self.snapshotter = settings.snapshotDirectory.map { directory in
             Snapshotter(
@@ -93,7 +97,7 @@ public struct AccountServiceApplication: Sendable {
         if snapshotter != nil { store.setLoading(true) }
         let address = try await server.start()
         logger.info(
-            "read API listening on \(address)",
+            "read API listening on \(HTTPServer.describe(address))",
             metadata: [
                 "replica": "\(settings.replicaName)", "host": "\(settings.httpHost)", "port": "\(settings.httpPort)",
             ])

@@ -19,9 +19,12 @@ public protocol ReadModel: Sendable {
     func activity() -> ActivityHistory
     /// The process, broker, stream position and parked accounts, for the status page.
     func operatorStatus() -> OperatorStatus
+    /// What `/ready` shows beside a state other than READY: the reason, the offsets.
+    func readinessDetail() -> ReadinessDetail
 }
 
 extension ReadModel {
+    public func readinessDetail() -> ReadinessDetail { ReadinessDetail(reason: self.readinessReason()) }
     public func activity() -> ActivityHistory { ActivityHistory() }
     public func readinessReason() -> String? { nil }
     public func operatorStatus() -> OperatorStatus { OperatorStatus() }
@@ -86,4 +89,26 @@ public enum Readiness: String, Sendable, Equatable {
     case rebuilding = "REBUILDING"
     /// A snapshot is loading at start; the read API is up, the projection not yet.
     case loading = "LOADING"
+}
+
+/// Why the replica is not ready, as `GET /ready` explains it.
+public struct ReadinessDetail: Sendable, Equatable {
+    /// REBUILDING: what was noticed; DISCONNECTED: the last broker error (never a secret).
+    public var reason: String?
+    /// The last offset handled (nil before the first).
+    public var lastOffset: Int64?
+    /// The stream's last offset as last probed (nil: unknown or the stream is empty).
+    public var tail: Int64?
+
+    /// Events between the last one handled and the tail; nil while the tail is unknown.
+    public var lag: Int64? {
+        guard let tail else { return nil }
+        return max(0, tail - (self.lastOffset ?? -1))
+    }
+
+    public init(reason: String? = nil, lastOffset: Int64? = nil, tail: Int64? = nil) {
+        self.reason = reason
+        self.lastOffset = lastOffset
+        self.tail = tail
+    }
 }

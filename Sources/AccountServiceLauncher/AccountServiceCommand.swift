@@ -96,6 +96,9 @@ public enum AccountServiceCommand {
                 flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL", defaultText: "30",
                 help: "Seconds between snapshots while events arrive", valueName: "seconds"),
             .init(
+                flag: "cors-allow-origin", variable: "CORS_ALLOW_ORIGIN", defaultText: "off",
+                help: "Origin allowed to read the API from a browser: * or scheme://host[:port]", valueName: "origin"),
+            .init(
                 flag: "log-level", variable: "LOG_LEVEL", defaultText: "info",
                 help: "trace, debug, info, notice, warning, error or critical", valueName: "level"),
             .init(
@@ -192,6 +195,11 @@ public enum AccountServiceCommand {
         let application = AccountServiceApplication(settings: settings, logger: logger, tracer: tracing?.tracer)
         do {
             try await application.run(logger: logger, extraServices: tracing.map { [$0.service] } ?? [])
+        } catch HTTPServer.ServerError.addressInUse(let host, let port) {
+            printError(
+                "accountservice: HTTP_PORT / --http-port: \(port) on \(host) is already in use (another process"
+                    + " listens there); choose another port or stop it")
+            exit(2)
         } catch {
             logger.error("accountservice stopped: \(error)")
             exit(1)
@@ -265,6 +273,16 @@ public enum AccountServiceCommand {
             snapshotDirectory: snapshotDirectory == "off" || snapshotDirectory.isEmpty ? nil : snapshotDirectory,
             snapshotInterval: .milliseconds(Int64(snapshotInterval * 1000)))
         settings.parkingByteLimit = parkedBytes
+        let corsOrigin: String = try env.setting(
+            flags["cors-allow-origin"], "CORS_ALLOW_ORIGIN", default: "off", parse: { $0 }, expected: "an origin")
+        if corsOrigin != "off" && !corsOrigin.isEmpty {
+            guard let policy = CORSPolicy(allowOrigin: corsOrigin) else {
+                throw SettingError(
+                    setting: "CORS_ALLOW_ORIGIN / --cors-allow-origin",
+                    problem: "'\(corsOrigin)' is neither * nor an origin like https://dash.example.org")
+            }
+            settings.cors = policy
+        }
         return (settings, stop)
     }
 }

@@ -47,6 +47,10 @@ struct CommandLineTests {
             ),
             ([], ["HTTP_OUTPUT_BUFFER": "big"], "HTTP_OUTPUT_BUFFER / --http-output-buffer: 'big' is not a number"),
             ([], ["SNAPSHOT_INTERVAL": "soon"], "SNAPSHOT_INTERVAL / --snapshot-interval: 'soon' is not a number"),
+            (
+                ["--cors-allow-origin=dash.example.org"], [:],
+                "CORS_ALLOW_ORIGIN / --cors-allow-origin: 'dash.example.org' is neither * nor an origin"
+            ),
         ])
     func badSettings(arguments: [String], environment: [String: String], message: String) async throws {
         let result = try await run(arguments, environment: environment)
@@ -54,13 +58,16 @@ struct CommandLineTests {
         #expect(result.err.contains(message), "stderr: \(result.err)")
     }
 
-    @Test("a taken port exits 1 with the reason")
+    @Test("a taken port exits 2 naming the setting and the value")
     func portTaken() async throws {
         let port = freePort()
         let holder = try ListeningSocket(port: port)
         defer { holder.stop() }
         let result = try await run([], environment: ["HTTP_HOST": "127.0.0.1", "HTTP_PORT": "\(port)"])
-        #expect(result.status == 1)
-        #expect(result.err.contains("Address already in use"), "stderr: \(result.err)")
+        #expect(result.status == 2)
+        #expect(
+            result.err.contains("HTTP_PORT / --http-port: \(port) on 127.0.0.1 is already in use"),
+            "stderr: \(result.err)")
+        #expect(!result.err.contains("errno"), "stderr: \(result.err)")
     }
 }

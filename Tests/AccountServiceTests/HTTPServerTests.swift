@@ -403,3 +403,136 @@ struct HTTPServerTests {
         try await task.value  // run returns once the server channel is closed
     }
 }
+
+@Suite("HTTPServer: conditional answers and the address it prints")
+struct HTTPServerConventionTests {
+    @Test func notModifiedHasNoBodyNoLengthAndKeepsTheETag() async throws {
+        let server = HTTPServer(
+            host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        let port = try #require(try await server.start().port)
+        let connection = try RawHTTPConnection(port: port)
+        let first = try connection.request("GET", "/accounts/acc-000001")
+        let tag = try #require(first.header("ETag"))
+        let again = try connection.request("GET", "/accounts/acc-000001", headers: ["If-None-Match: " + tag])
+        #expect(again.status == 304)
+        #expect(again.header("ETag") == tag)
+        #expect(again.header("Cache-Control") == "no-cache")
+        #expect(again.header("Content-Length") == nil)
+        #expect(again.header("Transfer-Encoding") == nil)
+        // Nothing follows the head: the next answer on the connection starts cleanly.
+        #expect(try connection.request("GET", "/health").bodyText == #"{"status":"UP"}"#)
+        #expect(connection.pendingBytes == 0)
+        await server.shutdown()
+    }
+
+    @Test func preflightIsA204WithoutBodyOverTCP() async throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", cors: CORSPolicy(allowOrigin: "*"))
+        let server = HTTPServer(host: "127.0.0.1", port: 0, api: api)
+        let port = try #require(try await server.start().port)
+        let connection = try RawHTTPConnection(port: port)
+        let preflight = try connection.request(
+            "OPTIONS", "/accounts",
+            headers: [
+                "Origin: https://a.example", "Access-Control-Request-Method: GET",
+                "Access-Control-Request-Headers: if-none-match",
+            ])
+        #expect(preflight.status == 204)
+        #expect(preflight.header("Access-Control-Allow-Headers") == "if-none-match")
+        #expect(preflight.header("Content-Length") == nil)
+        #expect(try connection.request("GET", "/health").header("Access-Control-Allow-Origin") == "*")
+        await server.shutdown()
+    }
+
+    @Test func addressesPrintAsPeopleWriteThem() throws {
+        #expect(HTTPServer.describe(try SocketAddress(ipAddress: "127.0.0.1", port: 6767)) == "127.0.0.1:6767")
+        #expect(HTTPServer.describe(try SocketAddress(ipAddress: "::1", port: 80)) == "[::1]:80")
+    }
+
+    @Test func aTakenPortSaysSo() async throws {
+        let first = HTTPServer(host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        let port = try #require(try await first.start().port)
+        let second = HTTPServer(
+            host: "127.0.0.1", port: port, api: ReadAPI(model: ReadAPIFakeModel(), replicaName: "r"))
+        await #expect(throws: HTTPServer.ServerError.addressInUse(host: "127.0.0.1", port: port)) {
+            try await second.start()
+        }
+        await first.shutdown()
+    }
+}
+
+@Suite("HTTPServer: gzip for large answers when asked")
+struct HTTPCompressionTests {
+    func withServer(_ body: (RawHTTPConnection) async throws -> Void) async throws {
+        let server = HTTPServer(
+            host: "127.0.0.1", port: 0, api: ReadAPI(model: ReadAPIFakeModel.many(200), replicaName: "r"))
+        let port = try #require(try await server.start().port)
+        do {
+            try await body(try RawHTTPConnection(port: port))
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
+    }
+
+    @Test func aLargeAnswerIsGzippedWhenAskedAndDecompressesToThePlainOne() async throws {
+        try await self.withServer { connection in
+            let plain = try connection.request("GET", "/accounts?limit=100")
+            #expect(plain.header("Content-Encoding") == nil)
+            #expect(plain.header("Vary") == "Accept-Encoding")
+            #expect(plain.body.count > ResponseCompression.threshold)
+            let zipped = try connection.request("GET", "/accounts?limit=100", headers: ["Accept-Encoding: gzip"])
+            #expect(zipped.status == 200)
+            #expect(zipped.header("Content-Encoding") == "gzip")
+            #expect(zipped.header("Content-Length") == String(zipped.body.count))
+            #expect(zipped.body.starts(with: [0x1F, 0x8B]))
+            #expect(zipped.body.count * 4 < plain.body.count, "\(zipped.body.count) of \(plain.body.count)")
+            let gunzip = try await runProcess("/bin/gzip", ["-dc"], stdin: zipped.body)
+            #expect(gunzip.out == plain.bodyText)
+            // Another tag for the other representation; either one revalidates.
+            let tag = try #require(zipped.header("ETag"))
+            #expect(tag != plain.header("ETag") && tag.hasSuffix("-z\""))
+            for known in [tag, plain.header("ETag") ?? ""] {
+                let again = try connection.request(
+                    "GET", "/accounts?limit=100", headers: ["Accept-Encoding: gzip", "If-None-Match: " + known])
+                #expect(again.status == 304)
+                #expect(again.header("Content-Encoding") == nil)
+            }
+            #expect(try connection.request("GET", "/health").bodyText == #"{"status":"UP"}"#)
+        }
+    }
+
+    @Test func smallAnswersHeadAndErrorsGoOutAsTheyAre() async throws {
+        try await self.withServer { connection in
+            let small = try connection.request("GET", "/accounts/acc-000001", headers: ["Accept-Encoding: gzip"])
+            #expect(small.header("Content-Encoding") == nil)
+            let head = try connection.request("HEAD", "/accounts?limit=100", headers: ["Accept-Encoding: gzip"])
+            #expect(head.header("Content-Encoding") == nil)
+            #expect(Int(head.header("Content-Length") ?? "") ?? 0 > ResponseCompression.threshold)
+            // An interim 100 Continue is not taken for the answer.
+            try connection.send(
+                "GET /accounts?limit=100 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: 0\r\n\r\n")
+            #expect(try connection.readResponse().status == 100)
+            let answer = try connection.readResponse()
+            #expect(answer.status == 200)
+            #expect(answer.header("Content-Encoding") == "gzip")
+            // A malformed request has no head for the compressor to pair the answer with.
+            try connection.send("GARBAGE\r\n\r\n")
+            let refused = try connection.readResponse()
+            #expect(refused.status == 400)
+        }
+    }
+}
+
+extension ReadAPIFakeModel {
+    /// `count` accounts, enough for pages over the compression threshold.
+    static func many(_ count: Int) -> ReadAPIFakeModel {
+        ReadAPIFakeModel(
+            accounts: (1...count).map { n in
+                Account(
+                    id: "acc-\(n)", owner: "Owner \(n)", currency: "EUR", balance: Int64(n), status: .open, version: 1,
+                    openedAt: "2026-11-24T15:00:00Z", updatedAt: "2026-11-24T15:00:00Z")
+            })
+    }
+}

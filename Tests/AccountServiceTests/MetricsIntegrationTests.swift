@@ -99,6 +99,13 @@ struct MetricsIntegrationTests {
             }
         }
         #expect(sawStart, "no start-up line with the configuration:\n\(service.log)")
+        // Once, when the replay of what was there at start is done: how long and how much.
+        let readyLines = lines.filter { $0.contains("replica READY: replayed") }
+        #expect(readyLines.count == 1, "log:\n\(service.log)")
+        let ready = try JSONValue.parse(Array((readyLines.first ?? "{}").utf8))
+        #expect(ready["metadata"]?["replayEvents"]?.stringValue == "200", "\(readyLines)")
+        #expect(ready["metadata"]?["replaySeconds"]?.stringValue.flatMap(Double.init) != nil, "\(readyLines)")
+        #expect(lines.contains { $0.contains("read API listening on 127.0.0.1:") && !$0.contains("[IPv4]") })
         #expect(!service.log.contains("guest:guest"), "the password must never be logged")
     }
 

@@ -11,13 +11,16 @@ final class ReadAPIFakeModel: ReadModel {
     let sortedIDs: [String]
     let stats: ServiceStatistics
     let readinessValue: Readiness
+    let detail: ReadinessDetail
     private let listCalls = Mutex<[(after: String?, limit: Int)]>([])
 
     init(
         accounts: [Account] = ReadAPIFakeModel.sampleAccounts,
         stats: ServiceStatistics = ServiceStatistics(),
-        readiness: Readiness = .ready
+        readiness: Readiness = .ready,
+        detail: ReadinessDetail = ReadinessDetail()
     ) {
+        self.detail = detail
         var byID: [String: Account] = [:]
         for account in accounts { byID[account.id] = account }
         self.accountsByID = byID
@@ -41,6 +44,7 @@ final class ReadAPIFakeModel: ReadModel {
 
     func statistics() -> ServiceStatistics { self.stats }
     func readiness() -> Readiness { self.readinessValue }
+    func readinessDetail() -> ReadinessDetail { self.detail }
 
     var lastListCall: (after: String?, limit: Int)? { self.listCalls.withLock { $0.last } }
     /// Listings answered so far.

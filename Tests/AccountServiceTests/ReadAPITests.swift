@@ -26,7 +26,7 @@ struct ReadAPITests {
         #expect(answer.status == 200)
         #expect(answer.contentType == "application/json")
         #expect(answer.bodyText == json)
-        #expect(answer.headers.isEmpty)
+        #expect(answer.header("Cache-Control") == "no-cache")
     }
 
     @Test func accountJSONEscapesQuotesBackslashesAndControlsButKeepsUTF8() {
@@ -308,8 +308,8 @@ struct ReadAPITests {
         "ready follows the model's readiness",
         arguments: [
             (Readiness.ready, 200, #"{"status":"READY"}"#),
-            (Readiness.catchingUp, 503, #"{"status":"CATCHING_UP"}"#),
-            (Readiness.disconnected, 503, #"{"status":"DISCONNECTED"}"#),
+            (Readiness.catchingUp, 503, #"{"status":"CATCHING_UP","lag":null,"lastOffset":null,"tail":null}"#),
+            (Readiness.disconnected, 503, #"{"status":"DISCONNECTED","reason":"not connected to the broker yet"}"#),
         ])
     func ready(readiness: Readiness, status: Int, body: String) {
         let api = ReadAPI(model: ReadAPIFakeModel(readiness: readiness), replicaName: "r")
@@ -472,5 +472,162 @@ struct ReadAPIListBody {
         } else {
             self.next = nil
         }
+    }
+}
+
+@Suite("ReadAPI HTTP conventions: validators, Link, CORS, /ready's reasons, /metrics' series")
+struct ReadAPIConventionTests {
+    let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r")
+
+    @Test func accountCarriesAnETagAndIfNoneMatchIs304() throws {
+        let first = self.api.respond(method: "GET", uri: "/accounts/acc-000001")
+        let tag = try #require(first.header("ETag"))
+        #expect(tag.hasPrefix("\"") && tag.hasSuffix("\"") && tag.count == 18)
+        #expect(first.header("Cache-Control") == "no-cache")
+        let other = self.api.respond(method: "GET", uri: "/accounts/acc-000002")
+        #expect(other.header("ETag") != tag)
+
+        for field in [tag, "W/" + tag, "\"x\", " + tag, "*"] {
+            let again = self.api.respond(
+                method: "GET", uri: "/accounts/acc-000001", fields: HTTPRequestFields(ifNoneMatch: field))
+            #expect(again.status == 304, "If-None-Match: \(field)")
+            #expect(again.body.isEmpty)
+            #expect(again.header("ETag") == tag)
+            #expect(again.header("Cache-Control") == "no-cache")
+        }
+        let stale = self.api.respond(
+            method: "GET", uri: "/accounts/acc-000001", fields: HTTPRequestFields(ifNoneMatch: "\"0000\""))
+        #expect(stale.status == 200)
+        #expect(stale.bodyText == ReadAPIExpectedJSON.ada)
+        // A 404 has no validator to match, even with `*`.
+        let missing = self.api.respond(
+            method: "GET", uri: "/accounts/acc-999999", fields: HTTPRequestFields(ifNoneMatch: "*"))
+        #expect(missing.status == 404)
+    }
+
+    @Test func accountETagFollowsTheVersion() {
+        func tag(version: Int64) -> String? {
+            let account = Account(
+                id: "v", owner: "V", currency: "EUR", balance: 1, status: .open, version: version,
+                openedAt: "2026-11-24T15:00:00Z", updatedAt: "2026-11-24T15:00:00Z")
+            let api = ReadAPI(model: ReadAPIFakeModel(accounts: [account]), replicaName: "r")
+            return api.respond(method: "GET", uri: "/accounts/v").header("ETag")
+        }
+        #expect(tag(version: 1) != nil)
+        #expect(tag(version: 1) == tag(version: 1))
+        #expect(tag(version: 1) != tag(version: 2))
+    }
+
+    @Test func listCarriesAnETagFromItsPageAnd304s() throws {
+        let page = self.api.respond(method: "GET", uri: "/accounts?limit=2")
+        let tag = try #require(page.header("ETag"))
+        #expect(page.header("Cache-Control") == "no-cache")
+        #expect(self.api.respond(method: "GET", uri: "/accounts?limit=3").header("ETag") != tag)
+        let again = self.api.respond(
+            method: "GET", uri: "/accounts?limit=2", fields: HTTPRequestFields(ifNoneMatch: tag))
+        #expect(again.status == 304)
+        #expect(again.body.isEmpty)
+        #expect(again.header("ETag") == tag)
+        #expect(again.header("Link") == page.header("Link"))
+
+        let changed = ReadAPI(
+            model: ReadAPIFakeModel(
+                accounts: ReadAPIFakeModel.sampleAccounts.map { account in
+                    var account = account
+                    account.version += 1
+                    return account
+                }), replicaName: "r")
+        #expect(changed.respond(method: "GET", uri: "/accounts?limit=2").header("ETag") != tag)
+    }
+
+    @Test func listHasALinkToTheNextPageBesideNext() throws {
+        let page = self.api.respond(method: "GET", uri: "/accounts?limit=2")
+        let next = try #require(ReadAPIListBody(page.bodyText).next)
+        #expect(page.header("Link") == "</accounts?limit=2&after=\(next)>; rel=\"next\"")
+        let last = self.api.respond(method: "GET", uri: "/accounts?limit=1000")
+        #expect(last.header("Link") == nil)
+        #expect(ReadAPI.nextLink(limit: 5, after: "a:b.c_d-e") == "</accounts?limit=5&after=a%3Ab.c_d-e>; rel=\"next\"")
+    }
+
+    @Test func corsIsOffByDefault() {
+        let answer = self.api.respond(
+            method: "GET", uri: "/health", fields: HTTPRequestFields(origin: "https://dash.example.org"))
+        #expect(answer.header("Access-Control-Allow-Origin") == nil)
+        let preflight = self.api.respond(
+            method: "OPTIONS", uri: "/accounts", fields: HTTPRequestFields(origin: "https://dash.example.org"))
+        #expect(preflight.status == 405)
+    }
+
+    @Test func corsForAnyOrigin() throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", cors: try #require(CORSPolicy(allowOrigin: "*")))
+        for uri in ["/accounts/acc-000001", "/accounts", "/nope", "/health"] {
+            let answer = api.respond(method: "GET", uri: uri, fields: HTTPRequestFields(origin: "https://a.example"))
+            #expect(answer.header("Access-Control-Allow-Origin") == "*", "\(uri)")
+            #expect(answer.header("Vary") == nil)
+            #expect(answer.header("Access-Control-Expose-Headers")?.contains("ETag") == true)
+        }
+        let preflight = api.respond(
+            method: "OPTIONS", uri: "/accounts/acc-000001",
+            fields: HTTPRequestFields(
+                origin: "https://a.example", accessControlRequestMethod: "GET",
+                accessControlRequestHeaders: "If-None-Match, X-Trace\r\nEvil: 1"))
+        #expect(preflight.status == 204)
+        #expect(preflight.body.isEmpty)
+        #expect(preflight.header("Access-Control-Allow-Origin") == "*")
+        #expect(preflight.header("Access-Control-Allow-Methods") == "GET, HEAD")
+        #expect(preflight.header("Access-Control-Allow-Headers") == "If-None-Match, X-TraceEvil 1")
+        #expect(preflight.headers.filter { $0.name == "Access-Control-Allow-Origin" }.count == 1)
+        #expect(api.respond(method: "OPTIONS", uri: "/nope").status == 404)
+    }
+
+    @Test func corsForOneOriginVariesOnOrigin() throws {
+        let origin = "https://dash.example.org"
+        let api = ReadAPI(
+            model: ReadAPIFakeModel(), replicaName: "r", cors: try #require(CORSPolicy(allowOrigin: origin)))
+        let answer = api.respond(method: "GET", uri: "/stats", fields: HTTPRequestFields(origin: origin))
+        #expect(answer.header("Access-Control-Allow-Origin") == origin)
+        #expect(answer.header("Vary") == "Origin")
+        #expect(CORSPolicy(allowOrigin: "dash.example.org") == nil)
+        #expect(CORSPolicy(allowOrigin: "https://x/\r\nSet-Cookie: a") == nil)
+        #expect(CORSPolicy(allowOrigin: "http://localhost:3000") != nil)
+    }
+
+    @Test func readySaysWhyItIsNotReady() {
+        let disconnected = ReadAPI(
+            model: ReadAPIFakeModel(
+                readiness: .disconnected, detail: ReadinessDetail(reason: "connection refused by 127.0.0.1:5672")),
+            replicaName: "r")
+        #expect(
+            disconnected.respond(method: "GET", uri: "/ready").bodyText
+                == #"{"status":"DISCONNECTED","reason":"connection refused by 127.0.0.1:5672"}"#)
+        let catchingUp = ReadAPI(
+            model: ReadAPIFakeModel(readiness: .catchingUp, detail: ReadinessDetail(lastOffset: 41, tail: 141)),
+            replicaName: "r")
+        let answer = catchingUp.respond(method: "GET", uri: "/ready")
+        #expect(answer.status == 503)
+        #expect(answer.bodyText == #"{"status":"CATCHING_UP","lag":100,"lastOffset":41,"tail":141}"#)
+    }
+
+    @Test func metricsShowOnlySeriesThatCanHappenInNameOrder() throws {
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r")
+        let requests = "accountservice_http_requests_total"
+        let before = try PrometheusText(parsing: api.respond(method: "GET", uri: "/metrics").bodyText)
+        #expect(before.value(requests, ["route": "/accounts/{id}", "status": "304"]) == nil)
+        #expect(before.value(requests, ["route": "/metrics", "status": "404"]) == nil)
+        #expect(before.value(requests, ["route": "/health", "status": "405"]) == nil)
+        #expect(before.value(requests, ["route": "/ready", "status": "503"]) == 0)
+
+        let tag = try #require(api.respond(method: "GET", uri: "/accounts/acc-000001").header("ETag"))
+        _ = api.respond(method: "GET", uri: "/accounts/acc-000001", fields: HTTPRequestFields(ifNoneMatch: tag))
+        let text = api.respond(method: "GET", uri: "/metrics").bodyText
+        let after = try PrometheusText(parsing: text)
+        #expect(after.value(requests, ["route": "/accounts/{id}", "status": "304"]) == 1)
+
+        let families = text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map {
+            String($0.split(separator: " ")[2])
+        }
+        #expect(families == families.sorted())
+        #expect(Set(families).count == families.count)
+        #expect(families.contains("process_open_fds") && families.contains(requests))
     }
 }

@@ -224,7 +224,13 @@ struct ServiceIntegrationTests {
         #expect(await service.wait { service.get("/health")?.status == 200 })
         let ready = try #require(service.get("/ready"))
         #expect(ready.status == 503)
-        #expect(ready.bodyText == #"{"status":"DISCONNECTED"}"#)
+        #expect(ready.bodyText.hasPrefix(#"{"status":"DISCONNECTED","reason":""#))
+        #expect(
+            await service.wait(timeout: .seconds(5)) {
+                service.get("/ready")?.bodyText.contains("ACCESS_REFUSED") == true
+            },
+            "/ready: \(service.get("/ready")?.bodyText ?? "-")")
+        #expect(service.get("/ready")?.bodyText.contains("wrong-secret-value") == false)
         #expect(
             await service.wait(timeout: .seconds(5)) { service.log.components("ACCESS_REFUSED") >= 2 },
             "log:\n\(service.log)")

@@ -23,6 +23,9 @@ public final class AccountStore: ReadModel {
         var tailAtStart: Int64?
         var tailKnown = false
         var reconnects = 0
+        /// When this connection opened and what it received since, until READY is announced.
+        var replay: (since: ContinuousClock.Instant, received: Int)?
+        var readyAnnounced = false
         /// The highest tail any probe found, for the lag.
         var latestTail: Int64?
         /// The tail as best known: the last probe's, or the last offset handled when that is beyond it.
@@ -36,8 +39,10 @@ public final class AccountStore: ReadModel {
         /// The counters at each second in which something happened (a batch applied, the
         /// status page read), for the status page's rates.
         var activity = ActivityHistory()
-        /// For the status page: the broker (never its credentials) and the last error of a connection to it.
+        /// The broker (never its credentials), for the status page.
         var broker: (address: String, vhost: String, tls: Bool)?
+        /// The last broker error that ended a connection (or an attempt) and its second: `/ready`
+        /// shows it while disconnected, the status page always.
         var lastConnectionError: (text: String, second: Int64)?
 
         /// Before a batch at `second`: when nothing happened for a while, the counters as
@@ -127,6 +132,7 @@ public final class AccountStore: ReadModel {
                 }
                 if let fingerprint { state.lastFingerprint = fingerprint }
                 state.unconfirmedRejections += rejected.count
+                state.replay?.received += received
                 if state.resetReason != nil && Self.isCaughtUp(state) { state.resetReason = nil }
                 let statistics = state.projection.statistics
                 state.activity.record(ActivityCounters(statistics), at: second)
@@ -204,6 +210,8 @@ public final class AccountStore: ReadModel {
     func connectionOpened() {
         state.withLock { state in
             state.connected = true
+            state.replay = (ContinuousClock.now, 0)
+            state.readyAnnounced = false
             state.tailKnown = false
             state.tailAtStart = nil
         }
@@ -220,6 +228,25 @@ public final class AccountStore: ReadModel {
         }
         metrics.connection(connected: false, lost: lost)
         metrics.offsets(lastOffset: lastOffset, tail: state.withLock { $0.tail }, caughtUp: false)
+    }
+
+    /// A connection (or an attempt) ended with `error`: `/ready` shows it while disconnected.
+    func connectionLost(error: String) {
+        let second = currentSecond()
+        state.withLock { $0.lastConnectionError = (error, second) }
+        connectionLost()
+    }
+
+    /// Once per connection, when the replica first becomes READY: how long the replay took
+    /// since the connection opened and how many deliveries it read; nil otherwise.
+    func takeReadyTransition() -> (duration: Duration, received: Int)? {
+        state.withLock { state in
+            guard !state.readyAnnounced, let replay = state.replay, !state.loading, Self.isCaughtUp(state) else {
+                return nil
+            }
+            state.readyAnnounced = true
+            return (ContinuousClock.now - replay.since, replay.received)
+        }
     }
 
     /// The stream's tail as it stood when the connection started (nil: the stream was empty).
@@ -245,12 +272,6 @@ public final class AccountStore: ReadModel {
     /// The broker the consumer connects to, for the status page (the password is not kept).
     public func setBroker(host: String, port: Int, vhost: String, tls: Bool) {
         state.withLock { $0.broker = ("\(host):\(port)", vhost, tls) }
-    }
-
-    /// A connection to the broker failed or ended with this error (for the status page).
-    func connectionFailed(_ error: String) {
-        let second = currentSecond()
-        state.withLock { $0.lastConnectionError = (error, second) }
     }
 
     // MARK: Reader side (ReadModel)
@@ -323,6 +344,14 @@ public final class AccountStore: ReadModel {
 
     public func readinessReason() -> String? {
         state.withLock { $0.resetReason }
+    }
+
+    public func readinessDetail() -> ReadinessDetail {
+        state.withLock { state in
+            ReadinessDetail(
+                reason: state.connected ? state.resetReason : (state.lastConnectionError?.text ?? state.resetReason),
+                lastOffset: state.lastOffset, tail: state.tail)
+        }
     }
 
     // MARK: The stream's identity

@@ -102,8 +102,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             } catch Self.streamReplaced {
                 store.connectionLost()
             } catch {
-                store.connectionLost()
-                store.connectionFailed("\(error)")
+                store.connectionLost(error: "\(error)")
                 let delay = backoff.next()
                 logger.warning(
                     "broker unavailable: \(error); retrying in \(delay)",
@@ -174,6 +173,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             do {
                 for try await batch in consumer.batches {
                     try await handle(batch, channel: channel)
+                    announceReadyOnce()
                     if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
                     if isStopping { break }
                 }
@@ -318,6 +318,19 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         var tail: Int64?
     }
 
+    /// Logs the replica's first READY on this connection, with what the replay took.
+    private func announceReadyOnce() {
+        guard let replay = store.takeReadyTransition() else { return }
+        let seconds = Double(replay.duration.components.seconds) + Double(replay.duration.components.attoseconds) / 1e18
+        let shown = (seconds * 1000).rounded() / 1000
+        logger.info(
+            "replica READY: replayed \(replay.received) events in \(shown) s",
+            metadata: [
+                "replayEvents": "\(replay.received)", "replaySeconds": "\(shown)",
+                "lastOffset": "\(store.lastOffset.map { "\($0)" } ?? "none")",
+            ])
+    }
+
     /// How often the tail is probed again after the first probe, for the lag metric.
     static let tailProbeInterval: Duration = .seconds(15)
 
@@ -328,6 +341,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         if found == nil { found = await findTail(connection: connection) }
         guard let first = found else { return }
         store.tailFound(first.tail)
+        announceReadyOnce()
         if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
         while !Task.isCancelled {
             try? await Task.sleep(for: Self.tailProbeInterval)

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import Tracing
 
 /// The last handler of a connection's pipeline, after
@@ -42,6 +43,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var requestURI = ""
     private var requestVersion: HTTPVersion = .http1_1
     private var requestKeepAlive = true
+    private var requestFields = HTTPRequestFields()
     /// Kept only while tracing, for the request's `traceparent`.
     private var requestHeaders = HTTPHeaders()
     private var inRequest = false
@@ -72,6 +74,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             self.requestURI = head.uri
             self.requestVersion = head.version
             self.requestKeepAlive = head.isKeepAlive
+            self.requestFields = Self.fields(of: head.headers)
             if self.api.tracer != nil { self.requestHeaders = head.headers }
             self.inRequest = true
             self.bodyBytes = 0
@@ -108,9 +111,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             answer = self.respondTraced(tracer)
             self.requestHeaders = HTTPHeaders()
         } else {
-            answer = self.api.respond(method: self.requestMethod.rawValue, uri: self.requestURI)
+            answer = self.api.respond(
+                method: self.requestMethod.rawValue, uri: self.requestURI, fields: self.requestFields)
         }
         self.requestURI = ""
+        self.requestFields = HTTPRequestFields()
         self.send(
             answer,
             context: context,
@@ -118,6 +123,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             then: afterwards,
             withBody: self.requestMethod != .HEAD
         )
+    }
+
+    /// The fields ``ReadAPI`` reads; absent ones stay nil, repeated ones are joined with `,`.
+    private static func fields(of headers: HTTPHeaders) -> HTTPRequestFields {
+        func joined(_ name: String) -> String? {
+            let values = headers[name]
+            return values.isEmpty ? nil : values.joined(separator: ",")
+        }
+        return HTTPRequestFields(
+            ifNoneMatch: joined("if-none-match"), origin: joined("origin"),
+            accessControlRequestMethod: joined("access-control-request-method"),
+            accessControlRequestHeaders: joined("access-control-request-headers"))
     }
 
     /// What makes a request unanswerable whatever its target (RFC 9112 §3.2, RFC 9110 §10.1.1), or nil.
@@ -146,7 +163,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if announced > self.maxBodyBytes {
             self.refuseBody(context: context)
         } else if head.version.isAtLeast11 {
-            context.writeAndFlush(
+            // Below the compressor, which would take this for the request's answer.
+            Self.belowCompression(context).writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
     }
@@ -176,7 +194,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         tracer.extract(self.requestHeaders, into: &context, using: HTTPHeadersExtractor())
         let method = self.requestMethod.rawValue
         let span = tracer.startSpan(method, context: context, ofKind: .server)
-        let answer = self.api.respond(method: method, uri: self.requestURI)
+        let answer = self.api.respond(method: method, uri: self.requestURI, fields: self.requestFields)
         span.operationName = "\(method) \(answer.route.label)"
         span.attributes["http.request.method"] = method
         span.attributes["http.route"] = answer.route.label
@@ -199,16 +217,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         context: ChannelHandlerContext,
         version: HTTPVersion,
         then afterwards: Afterwards,
-        withBody: Bool
+        withBody: Bool,
+        belowCompression: Bool = false
     ) {
         var headers = HTTPHeaders()
         headers.reserveCapacity(5 + answer.headers.count)
         headers.add(name: "Date", value: self.date.current())
-        headers.add(name: "Content-Type", value: answer.contentType)
-        headers.add(name: "Content-Length", value: String(answer.body.count))
+        // 204 and 304 carry neither (a 304's length would be the 200's, RFC 9110 §8.6).
+        if answer.status != 204 && answer.status != 304 {
+            headers.add(name: "Content-Type", value: answer.contentType)
+            headers.add(name: "Content-Length", value: String(answer.body.count))
+        }
         headers.add(name: "X-Served-By", value: self.servedBy)
         for header in answer.headers {
             headers.add(name: header.name, value: header.value)
+        }
+        if withBody && !belowCompression && answer.status == 200 && answer.body.count >= ResponseCompression.threshold {
+            headers.add(name: ResponseCompression.marker, value: "1")
         }
         let responseVersion: HTTPVersion = version == .http1_0 ? .http1_0 : .http1_1
         if afterwards != .keepOpen {
@@ -225,25 +250,26 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             self.sendPastTheEncoder(head, body: answer.body, context: context)
             return
         }
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        let writer = belowCompression ? Self.belowCompression(context) : context
+        writer.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if withBody && !answer.body.isEmpty {
             var buffer = context.channel.allocator.buffer(capacity: answer.body.count)
             buffer.writeBytes(answer.body)
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            writer.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         switch afterwards {
         case .keepOpen:
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            writer.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         case .close:
             self.closing = true
             let channel = context.channel
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+            writer.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
                 channel.close(promise: nil)
             }
         case .linger:
             self.closing = true
             let channel = context.channel
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { result in
+            writer.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { result in
                 switch result {
                 case .success:
                     channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
@@ -295,7 +321,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.api.recordServerAnswer(status: answer.status)
         // Lingering close: stop writing, keep reading (and dropping) what the client still
         // sends for a moment, so that a reset does not destroy the answer in flight.
-        self.send(answer, context: context, version: .http1_1, then: .linger, withBody: true)
+        self.send(answer, context: context, version: .http1_1, then: .linger, withBody: true, belowCompression: true)
+    }
+
+    /// The context of the response compressor, to write past it; `context` when there is none.
+    private static func belowCompression(_ context: ChannelHandlerContext) -> ChannelHandlerContext {
+        (try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self)) ?? context
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

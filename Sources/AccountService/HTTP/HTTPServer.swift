@@ -4,6 +4,12 @@ public import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// The HTTP/1.1 server of the read API, on SwiftNIO.
 ///
 /// Either call ``start()`` (binds, returns the bound address) and later ``shutdown()``,
@@ -61,6 +67,16 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
     public enum ServerError: Error, Sendable, Equatable {
         /// ``start()`` after ``shutdown()``: a server binds once.
         case alreadyShutDown
+        /// Another socket listens on `host:port` (EADDRINUSE).
+        case addressInUse(host: String, port: Int)
+    }
+
+    /// `127.0.0.1:6767` or `[::1]:6767`: an address as people write it, not NIO's
+    /// `[IPv4]127.0.0.1/127.0.0.1:6767`.
+    public static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        if case .v6 = address { return "[\(ip)]:\(port)" }
+        return "\(ip):\(port)"
     }
 
     public let host: String
@@ -175,6 +191,8 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
                 throw ChannelError.unknownLocalAddress
             }
             result = .success((channel, address))
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            result = .failure(ServerError.addressInUse(host: self.host, port: self.port))
         } catch {
             result = .failure(error)
         }
@@ -252,6 +270,7 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
                     // Before the pipelining handler, which holds a request back while an answer is pending.
                     let pipelining = try pipeline.handler(type: HTTPServerPipelineHandler.self)
                     try pipeline.addHandler(requestDeadlines, position: .before(pipelining))
+                    try pipeline.addHandler(ResponseCompression.makeCompressor())
                     try pipeline.addHandler(
                         HTTPConnectionHandler(api: api, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
                 }

@@ -38,7 +38,10 @@ public struct HTTPAnswer: Sendable {
 ///   `/accounts//x` is a 400 bad id).
 /// - The path is percent-decoded before matching; a malformed `%` escape is 400.
 /// - `GET` and `HEAD` are allowed on every known path; any other method is 405 with
-///   `Allow: GET, HEAD`. Unknown paths are 404 whatever the method.
+///   `Allow: GET, HEAD` (but `OPTIONS`, a CORS preflight, is 204 when CORS is on).
+///   Unknown paths are 404 whatever the method.
+/// - Accounts and pages carry an `ETag` and `Cache-Control: no-cache`; a matching
+///   `If-None-Match` is a 304. A page with more after it carries `Link: <…>; rel="next"`.
 /// - The query is read by `/accounts` only (`limit`, `after`; others ignored).
 public struct ReadAPI: Sendable {
     public static let defaultListLimit = 100
@@ -57,12 +60,15 @@ public struct ReadAPI: Sendable {
     /// Nil: no spans. Otherwise the server records a server span per request, continuing
     /// the request's `traceparent`.
     public let tracer: (any Tracer)?
+    /// Nil: no CORS fields, and `OPTIONS` is 405 like any other method.
+    public let cors: CORSPolicy?
 
     public init(
         model: any ReadModel, replicaName: String, metrics: ServiceMetrics = ServiceMetrics(),
-        tracer: (any Tracer)? = nil
+        tracer: (any Tracer)? = nil, cors: CORSPolicy? = nil
     ) {
         self.model = model
+        self.cors = cors
         // A header value cannot hold CR, LF or other control characters: drop them, so that
         // `X-Served-By` and the `replica` of /stats stay equal and the head stays well formed.
         self.replicaName = String(
@@ -76,10 +82,13 @@ public struct ReadAPI: Sendable {
     /// Answers one request. `method` is the request method as sent (`GET`, `HEAD`, …);
     /// `uri` the request target (origin form `/path?query`, or absolute form).
     /// The answer to `HEAD` is the answer to `GET`; the server leaves the body out.
-    public func respond(method: String, uri: String) -> HTTPAnswer {
+    public func respond(method: String, uri: String, fields: HTTPRequestFields = HTTPRequestFields()) -> HTTPAnswer {
         let clock = ContinuousClock()
         let start = clock.now
-        let answer = self.route(method: method, uri: uri)
+        var answer = self.route(method: method, uri: uri, fields: fields)
+        if let cors = self.cors, !(method == "OPTIONS" && answer.status == 204) {
+            answer.headers += cors.answerHeaders
+        }
         self.metrics.http.record(route: answer.route, status: answer.status, duration: clock.now - start)
         return answer
     }
@@ -129,7 +138,7 @@ public struct ReadAPI: Sendable {
         }
     }
 
-    private func route(method: String, uri: String) -> HTTPAnswer {
+    private func route(method: String, uri: String, fields: HTTPRequestFields) -> HTTPAnswer {
         var uri = uri
         return uri.withUTF8 { target in
             var pathStart = 0
@@ -152,10 +161,10 @@ public struct ReadAPI: Sendable {
                     return answer
                 }
                 return decoded.withUnsafeBufferPointer { path in
-                    self.dispatch(method: method, path: path, rawPath: rawPath, query: query)
+                    self.dispatch(method: method, path: path, rawPath: rawPath, query: query, fields: fields)
                 }
             }
-            return self.dispatch(method: method, path: rawPath, rawPath: rawPath, query: query)
+            return self.dispatch(method: method, path: rawPath, rawPath: rawPath, query: query, fields: fields)
         }
     }
 
@@ -163,21 +172,29 @@ public struct ReadAPI: Sendable {
         method: String,
         path: UnsafeBufferPointer<UInt8>,
         rawPath: UnsafeBufferPointer<UInt8>,
-        query: UnsafeBufferPointer<UInt8>?
+        query: UnsafeBufferPointer<UInt8>?,
+        fields: HTTPRequestFields
     ) -> HTTPAnswer {
         guard let resource = ReadAPI.resource(path) else {
             var answer = self.problem(status: 404, detail: "no such resource: " + ReadAPI.shown(rawPath))
             answer.route = .unknown
             return answer
         }
-        var answer = self.answer(resource, method: method, path: path, query: query)
+        var answer = self.answer(resource, method: method, path: path, query: query, fields: fields)
         answer.route = resource.route
         return answer
     }
 
     private func answer(
-        _ resource: Resource, method: String, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>?
+        _ resource: Resource, method: String, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>?,
+        fields: HTTPRequestFields
     ) -> HTTPAnswer {
+        if method == "OPTIONS", let cors = self.cors {
+            return HTTPAnswer(
+                status: 204, contentType: "",
+                headers: cors.preflightHeaders(
+                    requestHeaders: fields.accessControlRequestHeaders), body: [])
+        }
         guard method == "GET" || method == "HEAD" else {
             return self.problem(
                 status: 405,
@@ -187,9 +204,10 @@ public struct ReadAPI: Sendable {
         }
         switch resource {
         case .account(let idRange):
-            return self.account(id: UnsafeBufferPointer(rebasing: path[idRange]))
+            return ReadAPI.conditional(
+                self.account(id: UnsafeBufferPointer(rebasing: path[idRange])), ifNoneMatch: fields.ifNoneMatch)
         case .list:
-            return self.list(query: query)
+            return ReadAPI.conditional(self.list(query: query), ifNoneMatch: fields.ifNoneMatch)
         case .stats:
             return self.stats()
         case .health:
@@ -259,7 +277,26 @@ public struct ReadAPI: Sendable {
         var body: [UInt8] = []
         body.reserveCapacity(224 + account.owner.utf8.count)
         body.appendAccountJSON(account)
-        return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
+        return HTTPAnswer(
+            status: 200, contentType: ReadAPI.jsonType,
+            headers: ReadAPI.validatorHeaders(EntityTag.account(id: account.id, version: Int(account.version))),
+            body: body)
+    }
+
+    /// `ETag` and `Cache-Control: no-cache` (a cache may keep the answer but must ask again).
+    static func validatorHeaders(_ tag: String) -> [(name: String, value: String)] {
+        [(name: "ETag", value: tag), (name: "Cache-Control", value: "no-cache")]
+    }
+
+    /// A 200 whose `ETag` matches `If-None-Match` becomes a 304: the same fields, no body.
+    static func conditional(_ answer: HTTPAnswer, ifNoneMatch: String?) -> HTTPAnswer {
+        guard answer.status == 200, let ifNoneMatch,
+            let tag = answer.headers.first(where: { $0.name == "ETag" })?.value,
+            EntityTag.matches(ifNoneMatch: ifNoneMatch, tag: tag)
+        else { return answer }
+        var notModified = HTTPAnswer(status: 304, contentType: "", headers: answer.headers, body: [])
+        notModified.route = answer.route
+        return notModified
     }
 
     /// docs/events.md#field-rules: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
@@ -317,6 +354,8 @@ public struct ReadAPI: Sendable {
         }
 
         let page = self.model.accounts(after: after, limit: limit)
+        var tagParts: [[UInt8]] = [Array(String(limit).utf8), Array((after ?? "").utf8)]
+        tagParts.reserveCapacity(2 + 2 * page.items.count + 1)
         var body: [UInt8] = []
         body.reserveCapacity(24 + page.items.count * 240)
         body.appendStatic("{\"items\":[")
@@ -325,15 +364,38 @@ public struct ReadAPI: Sendable {
             if !first { body.append(UInt8(ascii: ",")) }
             first = false
             body.appendAccountJSON(account)
+            tagParts.append(Array(account.id.utf8))
+            tagParts.append(Array(String(account.version).utf8))
         }
         body.appendStatic("],\"next\":")
+        var headers: [(name: String, value: String)] = []
         if page.hasMore, let last = page.items.last {
             body.appendJSONString(last.id)
+            tagParts.append(Array("more".utf8))
+            headers.append((name: "Link", value: ReadAPI.nextLink(limit: limit, after: last.id)))
         } else {
             body.appendStatic("null")
         }
         body.append(UInt8(ascii: "}"))
-        return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
+        headers = ReadAPI.validatorHeaders(EntityTag.make(tagParts)) + headers
+        return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, headers: headers, body: body)
+    }
+
+    /// `</accounts?limit=N&after=ID>; rel="next"` (RFC 8288), the id percent-encoded.
+    static func nextLink(limit: Int, after id: String) -> String {
+        var encoded = ""
+        for byte in id.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                encoded += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return "</accounts?limit=\(limit)&after=\(encoded)>; rel=\"next\""
     }
 
     /// A query component, `+` as space and percent-decoded; nil when malformed.
@@ -389,9 +451,23 @@ public struct ReadAPI: Sendable {
         case .ready:
             return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: ReadAPI.readyBody)
         case .catchingUp:
-            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.catchingUpBody)
+            let detail = self.model.readinessDetail()
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"CATCHING_UP\",\"lag\":")
+            ReadAPI.appendOptional(detail.lag, to: &body)
+            body.appendStatic(",\"lastOffset\":")
+            ReadAPI.appendOptional(detail.lastOffset, to: &body)
+            body.appendStatic(",\"tail\":")
+            ReadAPI.appendOptional(detail.tail, to: &body)
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: body)
         case .disconnected:
-            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.disconnectedBody)
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"DISCONNECTED\",\"reason\":")
+            body.appendJSONString(
+                ReadAPI.shown(self.model.readinessDetail().reason ?? "not connected to the broker yet", limit: 300))
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: body)
         case .loading:
             return HTTPAnswer(status: 503, contentType: ReadAPI.jsonType, body: ReadAPI.loadingBody)
         case .rebuilding:
@@ -403,6 +479,10 @@ public struct ReadAPI: Sendable {
         }
     }
 
+    private static func appendOptional(_ value: Int64?, to body: inout [UInt8]) {
+        if let value { body.appendDecimal(value) } else { body.appendStatic("null") }
+    }
+
     private func metricsAnswer() -> HTTPAnswer {
         HTTPAnswer(status: 200, contentType: ReadAPI.metricsType, body: self.metrics.exposition())
     }
@@ -411,8 +491,6 @@ public struct ReadAPI: Sendable {
 
     static let healthBody = Array(#"{"status":"UP"}"#.utf8)
     static let readyBody = Array(#"{"status":"READY"}"#.utf8)
-    static let catchingUpBody = Array(#"{"status":"CATCHING_UP"}"#.utf8)
-    static let disconnectedBody = Array(#"{"status":"DISCONNECTED"}"#.utf8)
     static let loadingBody = Array(#"{"status":"LOADING"}"#.utf8)
 
     /// Client-supplied text as it appears in an error detail: at most `limit` characters.
@@ -429,6 +507,8 @@ public struct ReadAPI: Sendable {
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: return "OK"
+        case 204: return "No Content"
+        case 304: return "Not Modified"
         case 400: return "Bad Request"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"

@@ -7,8 +7,9 @@ import Synchronization
 /// and the connections it shed: `accountservice_http_connections_evicted_total` and
 /// `accountservice_http_connections_timed_out_total{deadline}`.
 ///
-/// The common statuses (200, 304, 400, 404, 405, 503) of every route exist from the start,
-/// so recording them takes no lock; any other status gets its series on first use.
+/// The statuses a route gives in ordinary use (``Route/usualStatuses``) exist from the start,
+/// so recording them takes no lock; any other status (a 304, a 405) gets its series on first
+/// use, so that no series shows an answer that cannot happen.
 public final class HTTPMetrics: Sendable {
     /// The route label: the path pattern, never the raw path (ids would explode the series).
     public enum Route: Int, CaseIterable, Sendable {
@@ -31,6 +32,19 @@ public final class HTTPMetrics: Sendable {
             case .unrouted: "unrouted"
             }
         }
+
+        /// The statuses registered up front: what this route answers without a client error
+        /// of its own making (a bad id or limit is common enough to be among them).
+        public var usualStatuses: [Int] {
+            switch self {
+            case .account: [200, 400, 404]
+            case .accounts: [200, 400]
+            case .stats, .health, .metrics, .status: [200]
+            case .ready: [200, 503]
+            case .unknown: [404]
+            case .unrouted: [400]
+            }
+        }
     }
 
     /// The deadline a connection missed.
@@ -43,7 +57,6 @@ public final class HTTPMetrics: Sendable {
         case request
     }
 
-    static let commonStatuses = [200, 304, 400, 404, 405, 503]
     static let buckets: [Duration] = [
         .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
         .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1),
@@ -52,7 +65,7 @@ public final class HTTPMetrics: Sendable {
     static let requestsHelp = "HTTP requests answered, by route and status."
 
     private let registry: PrometheusCollectorRegistry
-    /// [route][index in `commonStatuses`]
+    /// [route][index in the route's `usualStatuses`]
     private let common: [[CoreMetrics.Counter]]
     private let rare = Mutex<[Int: CoreMetrics.Counter]>([:])
     private let durations: [CoreMetrics.Timer]
@@ -62,7 +75,7 @@ public final class HTTPMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         self.common = Route.allCases.map { route in
-            Self.commonStatuses.map { Self.counter(registry, route: route, status: $0) }
+            route.usualStatuses.map { Self.counter(registry, route: route, status: $0) }
         }
         let descriptor = ServiceMetrics.descriptor(
             "http_request_duration_seconds", "Time to produce an HTTP answer, by route (network time excluded).")
@@ -113,7 +126,7 @@ public final class HTTPMetrics: Sendable {
 
     /// One answer given.
     public func record(route: Route, status: Int, duration: Duration?) {
-        if let index = Self.commonStatuses.firstIndex(of: status) {
+        if let index = route.usualStatuses.firstIndex(of: status) {
             common[route.rawValue][index].increment()
         } else {
             let key = route.rawValue * 1000 + min(max(status, 0), 999)

@@ -161,7 +161,7 @@ public final class ServiceMetrics: Sendable {
         body.reserveCapacity(8192)
         registry.emit(into: &body)
         process.append(to: &body)
-        return body
+        return ExpositionOrder.sortedByFamily(body)
     }
 }
 
