@@ -23,8 +23,7 @@ enum EntityTag {
             while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
             if text == "*" { return true }
             if text.hasPrefix("W/") { text = text.dropFirst(2) }
-            // The tag of the compressed answer (ResponseCompression) names the same state.
-            if text == tag || text == tag.dropLast() + ResponseCompression.gzipSuffix + "\"" { return true }
+            if text == tag { return true }
         }
         return false
     }

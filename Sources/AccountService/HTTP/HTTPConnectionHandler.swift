@@ -1,6 +1,5 @@
 import NIOCore
 import NIOHTTP1
-import NIOHTTPCompression
 import Tracing
 
 /// The last handler of a connection's pipeline, after
@@ -163,8 +162,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if announced > self.maxBodyBytes {
             self.refuseBody(context: context)
         } else if head.version.isAtLeast11 {
-            // Below the compressor, which would take this for the request's answer.
-            Self.belowCompression(context).writeAndFlush(
+            context.writeAndFlush(
                 self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
     }
@@ -217,8 +215,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         context: ChannelHandlerContext,
         version: HTTPVersion,
         then afterwards: Afterwards,
-        withBody: Bool,
-        belowCompression: Bool = false
+        withBody: Bool
     ) {
         var headers = HTTPHeaders()
         headers.reserveCapacity(5 + answer.headers.count)
@@ -231,9 +228,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         headers.add(name: "X-Served-By", value: self.servedBy)
         for header in answer.headers {
             headers.add(name: header.name, value: header.value)
-        }
-        if withBody && !belowCompression && answer.status == 200 && answer.body.count >= ResponseCompression.threshold {
-            headers.add(name: ResponseCompression.marker, value: "1")
         }
         let responseVersion: HTTPVersion = version == .http1_0 ? .http1_0 : .http1_1
         if afterwards != .keepOpen {
@@ -250,26 +244,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             self.sendPastTheEncoder(head, body: answer.body, context: context)
             return
         }
-        let writer = belowCompression ? Self.belowCompression(context) : context
-        writer.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if withBody && !answer.body.isEmpty {
             var buffer = context.channel.allocator.buffer(capacity: answer.body.count)
             buffer.writeBytes(answer.body)
-            writer.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
         switch afterwards {
         case .keepOpen:
-            writer.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         case .close:
             self.closing = true
             let channel = context.channel
-            writer.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in
                 channel.close(promise: nil)
             }
         case .linger:
             self.closing = true
             let channel = context.channel
-            writer.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { result in
+            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { result in
                 switch result {
                 case .success:
                     channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
@@ -321,12 +314,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         self.api.recordServerAnswer(status: answer.status)
         // Lingering close: stop writing, keep reading (and dropping) what the client still
         // sends for a moment, so that a reset does not destroy the answer in flight.
-        self.send(answer, context: context, version: .http1_1, then: .linger, withBody: true, belowCompression: true)
-    }
-
-    /// The context of the response compressor, to write past it; `context` when there is none.
-    private static func belowCompression(_ context: ChannelHandlerContext) -> ChannelHandlerContext {
-        (try? context.pipeline.syncOperations.context(handlerType: HTTPResponseCompressor.self)) ?? context
+        self.send(answer, context: context, version: .http1_1, then: .linger, withBody: true)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

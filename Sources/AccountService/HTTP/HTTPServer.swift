@@ -270,7 +270,6 @@ public final class HTTPServer: Service, Sendable, CustomStringConvertible, TextO
                     // Before the pipelining handler, which holds a request back while an answer is pending.
                     let pipelining = try pipeline.handler(type: HTTPServerPipelineHandler.self)
                     try pipeline.addHandler(requestDeadlines, position: .before(pipelining))
-                    try pipeline.addHandler(ResponseCompression.makeCompressor())
                     try pipeline.addHandler(
                         HTTPConnectionHandler(api: api, maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes))
                 }
