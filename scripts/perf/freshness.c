@@ -1,16 +1,18 @@
 /* freshness: publish-to-read time at a steady publish rate (scripts/perf-phases, phase 4).
  *
  *   freshness --url URL --exchange X [--rate 5000] [--seconds 10] [--accounts 1000]
- *             [--prefix fresh] [--window 2000] (--http-port P [--poll-us 100] | --consume STREAM)
+ *             [--prefix fresh] [--window 2000] [--pause-us 5000]
+ *             (--http-port P [--poll-us 100] | --consume STREAM)
  *
  * Opens --accounts accounts (AccountOpened, untimed), then publishes MoneyDeposited events
  * round-robin over them at --rate per second for --seconds, with publisher confirms, stamping
  * each one with CLOCK_MONOTONIC just before basic.publish. Beside it, in the same process:
  *
- *   --http-port P     a reader takes the newest published event, polls GET /accounts/{id}
- *                     (one keep-alive connection, every --poll-us) until the answer shows that
- *                     event's sequence as the version, records publish-to-visible, and takes
- *                     the next newest: a sample of the events, as a user reading would see.
+ *   --http-port P     a reader pauses 0..--pause-us (at random), takes the newest published
+ *                     event, polls GET /accounts/{id} (one keep-alive connection, every
+ *                     --poll-us) until the answer shows that event's sequence as the version,
+ *                     records publish-to-visible, and so on: a sample of the events, taken at
+ *                     moments unrelated to the service's rhythm, as a user reading meets them.
  *   --consume STREAM  a bare stream consumer (offset "next", prefetch 1000, multiple acks)
  *                     records publish-to-delivery of every event: the broker's own floor,
  *                     sampled as the reader samples (every_* give it per event).
@@ -39,7 +41,7 @@
 #include <unistd.h>
 
 static const char *url, *exchange, *prefix = "fresh", *consume_stream;
-static long rate = 5000, accounts = 1000, window = 2000, http_port = 0, poll_us = 100;
+static long rate = 5000, accounts = 1000, window = 2000, http_port = 0, poll_us = 100, pause_us = 5000;
 static double seconds = 10;
 
 static long total;                   /* steady events */
@@ -241,15 +243,29 @@ static long get_version(long acct) {
   return v ? atol(v + 10) : -1;
 }
 
+/* A pause of 0..pause_us before each probe: the probe then starts at a moment unrelated to
+ * the service's own rhythm (a consumer that hands over every few ms would otherwise be probed
+ * just after each hand-over, at the worst phase, every time). */
+static uint64_t rng_state = 88172645463325252ull;
+
+static int64_t random_pause_ns(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return pause_us > 0 ? (int64_t)(rng_state % (uint64_t)(pause_us + 1)) * 1000 : 0;
+}
+
 static void *reader(void *arg) {
   (void)arg;
   long last = -1;
   while (!atomic_load(&steady_done) || atomic_load(&published) - 1 > last) {
+    sleep_until(now_ns() + random_pause_ns());
     long n = atomic_load_explicit(&published, memory_order_acquire);
-    if (n == 0 || n - 1 == last) {
+    while (n - 1 == last && !atomic_load(&steady_done)) { /* nothing newer yet: take the next one */
       usleep(20);
-      continue;
+      n = atomic_load_explicit(&published, memory_order_acquire);
     }
+    if (n == 0 || n - 1 == last) continue;
     long j = n - 1, acct = j % accounts, seq = 2 + j / accounts;
     last = j;
     int64_t t0 = stamp[j], deadline = t0 + 10 * (int64_t)1000000000;
@@ -325,9 +341,10 @@ static void *consumer(void *arg) {
 /* ------------------------------------------------------------------ main */
 
 /* The bare consumer's deliveries, sampled as the HTTP reader samples: take the newest event
- * published, wait for it, record its time, take the newest published by then (the next one
- * if none is newer). Per event, a stall of S ms weighs S x rate events; per probe it weighs
- * one, as for the reader: the two distributions compare. Also returns the per-event ones. */
+ * published after a random pause, wait for it, record its time, pause, take the newest
+ * published by then (the next one if none is newer). Per event, a stall of S ms weighs
+ * S x rate events; per probe it weighs one, as for the reader: the two distributions
+ * compare. Also returns the per-event ones. */
 static long sample_deliveries(int64_t *all, long *nall) {
   long n = 0, k = 0;
   for (long i = 0; i < total; i++)
@@ -341,8 +358,9 @@ static long sample_deliveries(int64_t *all, long *nall) {
       continue;
     }
     lat[n++] = deliv[j] - stamp[j];
+    int64_t at = deliv[j] + random_pause_ns();
     long next = j + 1;
-    while (next + 1 < total && stamp[next + 1] <= deliv[j]) next++;
+    while (next + 1 < total && stamp[next + 1] <= at) next++;
     j = next;
   }
   return n;
@@ -361,7 +379,8 @@ static double pct_ms(const int64_t *v, long n, double p) {
 
 static void usage(void) {
   fprintf(stderr, "usage: freshness --url URL --exchange X [--rate R] [--seconds S] [--accounts N]\n"
-                  "                 [--prefix P] [--window W] (--http-port PORT [--poll-us U] | --consume STREAM)\n");
+                  "                 [--prefix P] [--window W] [--pause-us 5000]\n"
+                  "                 (--http-port PORT [--poll-us U] | --consume STREAM)\n");
   exit(2);
 }
 
@@ -379,6 +398,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--window")) window = atol(v);
     else if (!strcmp(a, "--http-port")) http_port = atol(v);
     else if (!strcmp(a, "--poll-us")) poll_us = atol(v);
+    else if (!strcmp(a, "--pause-us")) pause_us = atol(v);
     else if (!strcmp(a, "--consume")) consume_stream = v;
     else usage();
   }
