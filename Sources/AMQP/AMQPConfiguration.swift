@@ -1,6 +1,8 @@
 /// How to reach and talk to the broker.
 ///
 /// - `url`: where, and as whom (see ``AMQPURL``). Default `amqp://guest:guest@127.0.0.1:5672/%2f`.
+/// - `nodes`: every node of a cluster (``AMQPURLList``), `[url]` for one broker; callers that
+///   fail over connect with ``node(_:)`` of the one ``AMQPNodeRotation`` picks.
 /// - `heartbeat`: seconds between heartbeats we ask the broker for; 0 turns them off.
 ///   Default 30; the URL's `heartbeat` parameter wins over it.
 /// - `connectTimeout`: TCP connect plus TLS and AMQP handshake (login). Default 5 s;
@@ -16,6 +18,7 @@
 ///   and dropped as it arrives, and ``AMQPDelivery/bodySize`` says how large it was. Default nil (all).
 public struct AMQPConfiguration: Sendable {
     public var url: AMQPURL
+    public var nodes: [AMQPURL]
     public var heartbeat: Int
     public var connectTimeout: Duration
     public var rpcTimeout: Duration
@@ -61,6 +64,7 @@ public struct AMQPConfiguration: Sendable {
     ) {
         self.maxBodyBytes = maxBodyBytes
         self.url = url
+        self.nodes = [url]
         self.heartbeat = url.heartbeat ?? heartbeat
         if let ms = url.connectionTimeoutMilliseconds {
             self.connectTimeout = .milliseconds(ms)
@@ -82,7 +86,7 @@ public struct AMQPConfiguration: Sendable {
         guard connectTimeout > .zero else {
             throw .invalidConfiguration(reason: "connect timeout must be positive")
         }
-        guard url.isTLS else { return }
+        guard url.isTLS || nodes.contains(where: \.isTLS) else { return }
         for (name, path) in [("CA file", tls.caFile), ("certificate file", tls.certFile), ("key file", tls.keyFile)] {
             if let path, !fileIsReadable(path) {
                 throw .invalidConfiguration(reason: "TLS \(name) '\(path)' does not exist or is not readable")

@@ -37,7 +37,9 @@ public enum BrokerSettings {
     public static let descriptors: [SettingDescriptor] = [
         .init(
             flag: "amqp-url", variable: "AMQP_URL", defaultText: AMQPURL.defaultURL,
-            help: "Broker URL, amqp://user:pass@host:port/vhost, or amqps:// for TLS", valueName: "url"),
+            help:
+                "Broker URL, amqp://user:pass@host:port/vhost, or amqps:// for TLS; for a cluster, one URL per node"
+                + " separated by commas", valueName: "url"),
         .init(
             flag: "amqp-password-file", variable: "AMQP_PASSWORD_FILE",
             help: "File holding the broker password (a Docker secret); wins over the URL's password", valueName: "file"),
@@ -71,14 +73,15 @@ public enum BrokerSettings {
     ) throws(SettingError) -> AMQPConfiguration {
         func value(_ flag: String, _ variable: String) -> String? { flags(flag) ?? environment[variable] }
         let urlText = value("amqp-url", "AMQP_URL") ?? AMQPURL.defaultURL
-        var url: AMQPURL
+        var nodes: [AMQPURL]
         do {
-            url = try AMQPURL(parsing: urlText)
+            nodes = try AMQPURLList.parse(urlText)
         } catch {
             throw SettingError(setting: "AMQP_URL / --amqp-url", problem: error.description)
         }
         if let path = value("amqp-password-file", "AMQP_PASSWORD_FILE") {
-            url.password = try readPassword(path: path)
+            let password = try readPassword(path: path)
+            for index in nodes.indices { nodes[index].password = password }
         }
         var tls = AMQPConfiguration.TLS()
         tls.caFile = value("amqp-tls-ca-file", "AMQP_TLS_CA_FILE")
@@ -108,8 +111,10 @@ public enum BrokerSettings {
             }
             connectTimeout = .milliseconds(Int64(seconds * 1000))
         }
-        let configuration = AMQPConfiguration(
-            url: url, heartbeat: heartbeat, connectTimeout: connectTimeout, tls: tls, connectionName: connectionName)
+        var configuration = AMQPConfiguration(
+            url: nodes[0], heartbeat: heartbeat, connectTimeout: connectTimeout, tls: tls,
+            connectionName: connectionName)
+        configuration.nodes = nodes
         do {
             try configuration.validate()
         } catch {

@@ -37,31 +37,50 @@ public struct Topology: Sendable, Equatable {
     /// inaccessible") is thrown as it is, for the caller to retry: the stream is never
     /// re-created because of it.
     public func declare(on connection: AMQPConnection) async throws(AMQPError) {
+        try await declareStream(on: connection)
+        try await declareInvalidQueue(on: connection)
+    }
+
+    /// The exchange, the stream and its binding: what consuming and publishing need.
+    public func declareStream(on connection: AMQPConnection) async throws(AMQPError) {
         let channel = try await connection.openChannel()
         try await channel.declareExchange(exchange, type: "topic", durable: true)
-        try await declareQueuePassivelyFirst(
+        try await Self.declareQueuePassivelyFirst(
             on: connection, name: stream,
             arguments: streamArguments.merging(["x-queue-type": .string("stream")]))
         try await channel.bindQueue(stream, to: exchange, routingKey: bindingKey)
-        try await declareQueuePassivelyFirst(on: connection, name: invalidQueue, arguments: [:])
         try await channel.close()
     }
 
-    private func declareQueuePassivelyFirst(
+    /// The invalid-events queue, passively first: an existing one (a classic queue from
+    /// before, say) is used as it is; a missing one is created as a quorum queue, replicated
+    /// over the cluster's nodes, so that no single node's loss takes it away.
+    public func declareInvalidQueue(on connection: AMQPConnection) async throws(AMQPError) {
+        try await Self.declareQueuePassivelyFirst(on: connection, name: invalidQueue, arguments: Self.replicatedQueue)
+    }
+
+    /// The arguments of the queues this service creates beside the stream.
+    public static let replicatedQueue: AMQPTable = ["x-queue-type": .string("quorum")]
+
+    /// Declares `name` passively; when there is no such queue, declares it durable with
+    /// `arguments`. Returns the declare's answer (message and consumer counts).
+    @discardableResult
+    public static func declareQueuePassivelyFirst(
         on connection: AMQPConnection, name: String, arguments: AMQPTable
     )
-        async throws(AMQPError)
+        async throws(AMQPError) -> QueueDeclareResult
     {
         // A failed passive declare closes its channel, so it gets one of its own.
         let probe = try await connection.openChannel()
         do {
-            try await probe.declareQueue(name, passive: true)
+            let declared = try await probe.declareQueue(name, passive: true)
             try await probe.close()
-            return
+            return declared
         } catch .channelClosed(404, let reply) where Self.saysNoQueue(reply) {
             let channel = try await connection.openChannel()
-            try await channel.declareQueue(name, durable: true, arguments: arguments)
+            let declared = try await channel.declareQueue(name, durable: true, arguments: arguments)
             try await channel.close()
+            return declared
         }
     }
 }

@@ -21,6 +21,9 @@ public protocol ReadModel: Sendable {
     func operatorStatus() -> OperatorStatus
     /// What `/ready` shows beside a state other than READY: the reason, the offsets.
     func readinessDetail() -> ReadinessDetail
+    /// Why rejections cannot go to the invalid queue now (nil while they can): `/ready` says
+    /// it beside READY, since it does not stop the replica from serving.
+    func invalidQueueProblem() -> String?
 }
 
 extension ReadModel {
@@ -28,6 +31,7 @@ extension ReadModel {
     public func activity() -> ActivityHistory { ActivityHistory() }
     public func readinessReason() -> String? { nil }
     public func operatorStatus() -> OperatorStatus { OperatorStatus() }
+    public func invalidQueueProblem() -> String? { nil }
 }
 
 public struct AccountPage: Sendable, Equatable {
@@ -54,6 +58,8 @@ public struct ServiceStatistics: Sendable, Equatable {
     /// The offset of the last delivery handled; nil before the first.
     public var lastOffset: Int64?
     public var caughtUp: Bool
+    /// The broker node consumed from (`host:port`) while connected; nil otherwise.
+    public var broker: String?
 
     public init(
         accounts: Int = 0,
@@ -63,8 +69,10 @@ public struct ServiceStatistics: Sendable, Equatable {
         invalidByReason: [RejectionReason: Int] = [:],
         parked: Int = 0,
         lastOffset: Int64? = nil,
-        caughtUp: Bool = false
+        caughtUp: Bool = false,
+        broker: String? = nil
     ) {
+        self.broker = broker
         self.accounts = accounts
         self.eventsApplied = eventsApplied
         self.duplicates = duplicates

@@ -117,11 +117,17 @@ func connectBroker(_ broker: BrokerOptions, name: String) async throws(CLIError)
     } catch {
         throw CLIError(Exit.usage, error.description)
     }
-    do {
-        return try await AMQPConnection.connect(configuration)
-    } catch {
-        throw CLIError(Exit.broker, error.description)
+    // Every node once, from a random one: the first that answers serves.
+    var rotation = AMQPNodeRotation(count: configuration.nodes.count)
+    var failures: [String] = []
+    while let node = rotation.next() {
+        do {
+            return try await AMQPConnection.connect(configuration.node(node))
+        } catch {
+            failures.append(error.description)
+        }
     }
+    throw CLIError(Exit.broker, failures.joined(separator: "; "))
 }
 
 struct InvalidList: AsyncParsableCommand {

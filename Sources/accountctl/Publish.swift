@@ -399,7 +399,25 @@ final class BrokerLink: @unchecked Sendable {
         self.topology = topology
     }
 
+    /// Connects to the nodes in turn from a random one (``AMQPNodeRotation``), moving on at
+    /// once when one fails; throws the last failure once every node failed.
     func open() async throws(AMQPError) -> AMQPChannel {
+        var rotation = AMQPNodeRotation(count: configuration.nodes.count)
+        var failure = AMQPError.closedByClient
+        while let node = rotation.next() {
+            do {
+                return try await open(configuration.node(node))
+            } catch {
+                if configuration.nodes.count > 1 {
+                    printError("accountctl: broker node \(configuration.nodes[node].node): \(error)")
+                }
+                failure = error
+            }
+        }
+        throw failure
+    }
+
+    private func open(_ configuration: AMQPConfiguration) async throws(AMQPError) -> AMQPChannel {
         let connection = try await AMQPConnection.connect(configuration) { blocked, reason in
             printError(
                 blocked
@@ -443,13 +461,20 @@ final class BrokerLink: @unchecked Sendable {
         var attempt = 0
         while true {
             do {
-                try await topology.declare(on: connection)
-                return
+                try await topology.declareStream(on: connection)
+                break
             } catch .channelClosed(404, let reply) where attempt < 5 {
                 attempt += 1
                 printError("accountctl: declaring the topology: \(reply); retrying")
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+        // Publishing needs the stream only: an invalid queue that cannot be declared now (its
+        // node down) is the service's to report.
+        do {
+            try await topology.declareInvalidQueue(on: connection)
+        } catch .channelClosed(let code, let reply) {
+            printError("accountctl: the invalid queue '\(topology.invalidQueue)' is not usable now: \(code) \(reply)")
         }
     }
 }

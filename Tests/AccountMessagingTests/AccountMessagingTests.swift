@@ -159,3 +159,36 @@ struct TopologyTests {
         #expect(Topology.saysNoQueue(reply) == expected)
     }
 }
+
+@Suite("Broker settings: a list of nodes")
+struct BrokerNodeListSettingsTests {
+    @Test("AMQP_URL with several URLs gives every node; the password file applies to each")
+    func passwordFileForEveryNode() throws {
+        let path = "/tmp/amqp-password-list-test-\(getpid())"
+        let file = try #require(fopen(path, "w"))
+        fputs("filepass\n", file)
+        fclose(file)
+        defer { unlink(path) }
+        let configuration = try BrokerSettings.configuration(
+            connectionName: "t", flags: { _ in nil },
+            environment: Environment([
+                "AMQP_URL": "amqp://u:a@h1:5681/%2f,amqp://u:b@h2:5682/%2f", "AMQP_PASSWORD_FILE": path,
+            ]))
+        #expect(configuration.nodes.map(\.node) == ["h1:5681", "h2:5682"])
+        #expect(configuration.nodes.map(\.password) == ["filepass", "filepass"])
+        #expect(configuration.url.node == "h1:5681")
+    }
+
+    @Test("the host-list form is refused naming the setting, without the password")
+    func hostListRefused() {
+        #expect {
+            _ = try BrokerSettings.configuration(
+                connectionName: "t", flags: { $0 == "amqp-url" ? "amqp://u:topsecret@h1:5681,h2:5682/%2f" : nil },
+                environment: Environment([:]))
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("AMQP_URL / --amqp-url") && text.contains("one whole URL per node")
+                && !text.contains("topsecret")
+        }
+    }
+}

@@ -44,6 +44,8 @@ public final class AccountStore: ReadModel {
         /// The last broker error that ended a connection (or an attempt) and its second: `/ready`
         /// shows it while disconnected, the status page always.
         var lastConnectionError: (text: String, second: Int64)?
+        /// Why rejections cannot reach the invalid queue now; nil while they can.
+        var invalidQueueProblem: String?
 
         /// Before a batch at `second`: when nothing happened for a while, the counters as
         /// they stood go in at the second before, so that the history does not spread this
@@ -274,6 +276,23 @@ public final class AccountStore: ReadModel {
         state.withLock { $0.broker = ("\(host):\(port)", vhost, tls) }
     }
 
+    /// The broker node (`host:port`) of the connection just opened: `/stats`, the status page
+    /// and `accountservice_broker_node` show it.
+    func connectedTo(node: String, vhost: String, tls: Bool) {
+        state.withLock { $0.broker = (node, vhost, tls) }
+        metrics.brokerNode(node)
+    }
+
+    /// Whether rejections can go to the invalid queue (`problem` nil) or why not.
+    func invalidQueue(problem: String?) {
+        state.withLock { $0.invalidQueueProblem = problem }
+        metrics.invalidQueue(available: problem == nil)
+    }
+
+    public func invalidQueueProblem() -> String? {
+        state.withLock { $0.invalidQueueProblem }
+    }
+
     // MARK: Reader side (ReadModel)
 
     public func account(id: String) -> Account? {
@@ -293,7 +312,8 @@ public final class AccountStore: ReadModel {
             return ServiceStatistics(
                 accounts: figures.accounts, eventsApplied: figures.eventsApplied, duplicates: figures.duplicates,
                 invalid: figures.invalid, invalidByReason: figures.invalidByReason, parked: figures.parked,
-                lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state))
+                lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state),
+                broker: state.connected ? state.broker?.address : nil)
         }
     }
 

@@ -93,20 +93,30 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) }
 
+    /// Connects to the nodes in turn (``AMQPNodeRotation``): a failed node hands over to the
+    /// next one at once, and the backoff only comes after every node failed in a round.
     private func consumeUntilStopped() async {
         var backoff = settings.reconnect
-        let url = settings.amqp.url
+        var rotation = AMQPNodeRotation(count: settings.amqp.nodes.count)
         while !isStopping {
+            let node = rotation.next() ?? rotation.next() ?? 0
+            let amqp = settings.amqp.node(node)
             do {
-                try await consumeOneConnection(backoff: &backoff)
+                try await consumeOneConnection(amqp, node: node, rotation: &rotation, backoff: &backoff)
             } catch Self.streamReplaced {
                 store.connectionLost()
             } catch {
                 store.connectionLost(error: "\(error)")
+                guard rotation.isRoundOver else {
+                    logger.warning(
+                        "broker node \(amqp.url.node) unavailable: \(error); trying the next node",
+                        metadata: ["broker": "\(amqp.url)"])
+                    continue
+                }
                 let delay = backoff.next()
                 logger.warning(
                     "broker unavailable: \(error); retrying in \(delay)",
-                    metadata: ["broker": "\(url)"])
+                    metadata: ["broker": "\(amqp.url)"])
                 await sleepUnlessStopping(delay)
             }
         }
@@ -123,17 +133,19 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         }
     }
 
-    private func consumeOneConnection(backoff: inout Backoff) async throws(AMQPError) {
+    private func consumeOneConnection(
+        _ configuration: AMQPConfiguration, node: Int, rotation: inout AMQPNodeRotation, backoff: inout Backoff
+    ) async throws(AMQPError) {
         let topology = settings.topology
-        var amqp = settings.amqp
+        var amqp = configuration
         amqp.maxBodyBytes = Self.bodyExcerptBytes
         let connection = try await AMQPConnection.connect(amqp, logger: logger)
         do throws(AMQPError) {
-            try await topology.declare(on: connection)
+            try await topology.declareStream(on: connection)
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
             await invalidGate.connected(invalid)
             // Before consuming: a replica that takes the lock replays knowing what is published.
-            try await invalidGate.tryToPublish(on: connection)
+            try await prepareInvalidQueue(on: connection)
             let lockRetry = Task { await self.retryPublisherLock(connection: connection) }
             defer { lockRetry.cancel() }
             var firstTail: ProbedTail? = nil
@@ -156,12 +168,14 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             let start: AMQPFieldValue = store.lastOffset.map { .int64($0) } ?? .string("first")
             let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
             active.withLock { $0 = (channel, consumer.consumerTag) }
+            store.connectedTo(node: amqp.url.node, vhost: amqp.url.vhost, tls: amqp.url.isTLS)
             store.connectionOpened()
             backoff.reset()
+            rotation.connected(node)
             let from = store.lastOffset.map { "offset \($0 + 1)" } ?? "the first offset"
             logger.info(
-                "consuming stream '\(topology.stream)' from \(from)",
-                metadata: ["broker": "\(settings.amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
+                "consuming stream '\(topology.stream)' from \(from) on broker node \(amqp.url.node)",
+                metadata: ["broker": "\(amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
             let tailProbe = Task { [firstTail] in await self.probeTail(connection: connection, first: firstTail) }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
@@ -198,17 +212,53 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     }
 
     /// Tries the invalid queue's publisher lock every ``publisherLockRetry`` while another
-    /// replica holds it, until cancelled with the connection.
+    /// replica holds it or the queue cannot be used, until cancelled with the connection.
     private func retryPublisherLock(connection: AMQPConnection) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: Self.publisherLockRetry)
-            guard !Task.isCancelled, !(await invalidGate.isPublisher) else { continue }
+            let unusable = store.invalidQueueProblem() != nil
+            let publishing = await invalidGate.isPublisher
+            guard !Task.isCancelled, unusable || !publishing else { continue }
             do {
-                try await invalidGate.tryToPublish(on: connection)
+                try await prepareInvalidQueue(on: connection)
             } catch {
                 logger.debug("could not try the invalid queue's publisher lock: \(error)")
             }
         }
+    }
+
+    /// Declares the invalid queue and tries its publisher lock. A queue that cannot be used (its
+    /// only node down, say) never stops consuming: the rejections are kept, `/ready` and
+    /// `accountservice_invalid_queue_available` say why, and this is tried again every
+    /// ``publisherLockRetry``. Only the end of the connection is thrown.
+    private func prepareInvalidQueue(on connection: AMQPConnection) async throws(AMQPError) {
+        do {
+            try await settings.topology.declareInvalidQueue(on: connection)
+            try await invalidGate.tryToPublish(on: connection)
+            invalidQueueUsable()
+        } catch {
+            try invalidQueueUnusable(error)
+        }
+    }
+
+    private func invalidQueueUsable() {
+        guard store.invalidQueueProblem() != nil else { return }
+        store.invalidQueue(problem: nil)
+        logger.info("the invalid queue '\(settings.topology.invalidQueue)' can be used again")
+    }
+
+    /// Rethrows what ends the connection; reports anything else as the invalid queue's problem.
+    private func invalidQueueUnusable(_ error: AMQPError) throws(AMQPError) {
+        switch error {
+        case .connectionLost, .connectionClosed, .closedByClient: throw error
+        default: break
+        }
+        let queue = settings.topology.invalidQueue
+        let problem = "cannot use the invalid queue '\(queue)': \(error); rejections are kept and published once it can"
+        if store.invalidQueueProblem() != problem {
+            logger.warning("\(problem)", metadata: ["queue": "\(queue)"])
+        }
+        store.invalidQueue(problem: problem)
     }
 
     /// Applies one batch and hands its rejections to the invalid queue (confirmed); the caller acks.
@@ -242,7 +292,12 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
         let rejected = store.applyDeciding(consume events, received: batch.count)
         for span in spans { span.end() }
-        if !rejected.isEmpty { try await invalidGate.rejected(rejected) }
+        guard !rejected.isEmpty else { return }
+        do {
+            try await invalidGate.rejected(rejected)
+        } catch {
+            try invalidQueueUnusable(error)
+        }
     }
 
     /// The bytes of a body kept in memory: a body past the decoder's limit is `too_large` whatever

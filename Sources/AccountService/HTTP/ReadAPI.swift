@@ -442,6 +442,10 @@ public struct ReadAPI: Sendable {
         body.appendJSONBool(s.caughtUp)
         body.appendStatic(",\"replica\":")
         body.appendJSONString(self.replicaName)
+        if let broker = s.broker {
+            body.appendStatic(",\"broker\":")
+            body.appendJSONString(broker)
+        }
         body.append(UInt8(ascii: "}"))
         return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
     }
@@ -449,7 +453,14 @@ public struct ReadAPI: Sendable {
     private func ready() -> HTTPAnswer {
         switch self.model.readiness() {
         case .ready:
-            return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: ReadAPI.readyBody)
+            guard let problem = self.model.invalidQueueProblem() else {
+                return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: ReadAPI.readyBody)
+            }
+            var body: [UInt8] = []
+            body.appendStatic("{\"status\":\"READY\",\"invalidQueue\":")
+            body.appendJSONString(ReadAPI.shown(problem, limit: 300))
+            body.append(UInt8(ascii: "}"))
+            return HTTPAnswer(status: 200, contentType: ReadAPI.jsonType, body: body)
         case .catchingUp:
             let detail = self.model.readinessDetail()
             var body: [UInt8] = []

@@ -30,6 +30,9 @@ public final class ServiceMetrics: Sendable {
     private let reconnects: CoreMetrics.Counter
     private let streamResets: CoreMetrics.Counter
     private let caughtUp: CoreMetrics.Recorder
+    private let invalidQueueAvailable: CoreMetrics.Recorder
+    /// `broker_node{node}` of every node connected to since start: 1 for the current one.
+    private let brokerNodes = Mutex<[String: CoreMetrics.Recorder]>([:])
     private let process: ProcessMetrics
     /// The projection's totals at the last push, to turn totals into counter increments.
     private let pushed = Mutex(ProjectionStatistics())
@@ -82,6 +85,9 @@ public final class ServiceMetrics: Sendable {
             "stream_resets_total",
             "Times the stream was found deleted or recreated under this replica (the projection was rebuilt).")
         self.caughtUp = gauge("caught_up", "1 once caught up with the log as it stood at connection.")
+        self.invalidQueueAvailable = gauge(
+            "invalid_queue_available",
+            "1 while rejections can be published to the invalid queue; 0 while they are kept (see /ready).")
         gauge("build_info", "Build of this process (always 1).", [("version", version), ("swift", BuildInfo.swift)])
             .record(1)
         self.lastOffset.record(-1)
@@ -133,6 +139,26 @@ public final class ServiceMetrics: Sendable {
             lag.record(0)
         }
         self.caughtUp.record(caughtUp ? 1 : 0)
+    }
+
+    /// The consumer connected to `node` (`host:port`): its gauge goes to 1, the others' to 0.
+    func brokerNode(_ node: String) {
+        brokerNodes.withLock { nodes in
+            if nodes[node] == nil {
+                let labels = [("node", node)]
+                let handler = registry.makeGauge(
+                    descriptor: Self.descriptor(
+                        "broker_node", "1 for the broker node (host:port) consumed from now, 0 for earlier ones."),
+                    labels: labels)
+                nodes[node] = CoreMetrics.Recorder(
+                    label: "accountservice_broker_node", dimensions: labels, aggregate: false, handler: handler)
+            }
+            for (name, gauge) in nodes { gauge.record(name == node ? 1 : 0) }
+        }
+    }
+
+    func invalidQueue(available: Bool) {
+        invalidQueueAvailable.record(available ? 1 : 0)
     }
 
     func streamReset() {
