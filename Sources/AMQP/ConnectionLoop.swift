@@ -51,6 +51,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// without a deadline. They go out when the broker unblocks and the socket has room, or
     /// fail after `blockedTimeout`.
     private var heldPublishes: [HeldPublish] = []
+    /// Deliveries read while a synchronous method waited for its reply (tests check that they stream).
+    private(set) var deliveriesReadDuringCalls = 0
     private var blockedSince: ContinuousClock.Instant?
 
     private struct HeldPublish {
@@ -599,10 +601,11 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func closeConnectionGracefully() {
-        guard let connection else { return }
-        var rpcTimeout = timeval(tv_sec: 2, tv_usec: 0)
-        amqp_set_rpc_timeout(connection, &rpcTimeout)
-        _ = amqp_connection_close(connection, AMQP_REPLY_SUCCESS)
+        var close = amqp_connection_close_t(
+            reply_code: UInt16(AMQP_REPLY_SUCCESS), reply_text: amqp_empty_bytes, class_id: 0, method_id: 0)
+        _ = try? call(
+            CRA_CONNECTION_CLOSE, on: 0, &close, reply: CRA_CONNECTION_CLOSE_OK, operation: "connection.close",
+            timeout: .seconds(2))
     }
 
     private func finish(with error: AMQPError) {
@@ -658,38 +661,55 @@ extension ConnectionLoop {
         return channel
     }
 
-    /// Turns the reply of a synchronous method into success or a typed error, and keeps
-    /// the connection's and channel's state in line with what the broker did.
-    private func check(_ reply: amqp_rpc_reply_t, operation: String, channel: UInt16) throws(AMQPError) {
-        switch reply.reply_type {
-        case AMQP_RESPONSE_NORMAL:
-            return
-        case AMQP_RESPONSE_SERVER_EXCEPTION:
-            if reply.reply.id == CRA_CHANNEL_CLOSE {
-                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-                let error = AMQPError.channelClosed(code: close.reply_code, reply: String(amqpBytes: close.reply_text))
-                sendChannelCloseOK(channel)
-                endChannel(channel, error: error)
-                throw error
-            }
-            if reply.reply.id == CRA_CONNECTION_CLOSE {
-                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-                let error = AMQPError.connectionClosed(
-                    code: close.reply_code, reply: String(amqpBytes: close.reply_text))
-                sendConnectionCloseOK()
+    /// Sends a synchronous method on `channel` and waits for `reply` there, handling every other
+    /// frame as the loop does meanwhile: deliveries stream through, confirms land. (amqp_simple_rpc
+    /// would instead hold every frame of other channels in memory until the reply came: a 100 MB
+    /// delivery in flight on another channel, whole.) The reply's fields are valid until the loop
+    /// next releases librabbitmq's buffers, so callers copy what they need at once.
+    private func call<Arguments>(
+        _ method: amqp_method_number_t, on channel: UInt16, _ arguments: inout Arguments,
+        reply: amqp_method_number_t, operation: String, timeout: Duration? = nil
+    ) throws(AMQPError) -> amqp_method_t {
+        let connection = try requireConnection()
+        let sent = withUnsafeMutablePointer(to: &arguments) { amqp_send_method(connection, channel, method, $0) }
+        try checkStatus(sent, operation: operation)
+        let deadline = ContinuousClock.now + (timeout ?? configuration.rpcTimeout)
+        while true {
+            let remaining = deadline - .now
+            guard remaining > .zero else {
+                // What the broker answers later cannot be matched to this call: the connection is done.
+                let error = AMQPError.timeout(operation: operation)
                 failure = error
                 throw error
             }
-            throw .library(operation: operation, status: 0, message: "unexpected method \(reply.reply.id)")
-        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-            let status = reply.library_error
-            let error: AMQPError =
-                status == AMQP_STATUS_TIMEOUT.rawValue ? .timeout(operation: operation) : lostError(status: status)
-            // librabbitmq closes the socket on an RPC timeout: the connection is gone either way.
-            failure = error
-            throw error
-        default:
-            throw .library(operation: operation, status: 0, message: "no reply")
+            var wait = timeval(duration: remaining)
+            var frame = amqp_frame_t()
+            let status = amqp_simple_wait_frame_noblock(connection, &frame, &wait)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { continue }
+            try checkStatus(status, operation: operation)
+            if frame.frame_type == CRA_FRAME_METHOD, frame.channel == channel {
+                let answer = frame.payload.method
+                if answer.id == reply { return answer }
+                if answer.id == CRA_CHANNEL_CLOSE, channel != 0 {
+                    // The broker refused the method (a 404 on a passive declare, say) and closed the channel.
+                    let close = answer.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                    let error = AMQPError.channelClosed(
+                        code: close.reply_code, reply: String(amqpBytes: close.reply_text))
+                    sendChannelCloseOK(channel)
+                    endChannel(channel, error: error)
+                    throw error
+                }
+            }
+            if frame.frame_type == CRA_FRAME_METHOD, frame.payload.method.id == CRA_BASIC_DELIVER {
+                deliveriesReadDuringCalls += 1
+            }
+            do {
+                try handle(frame)
+            } catch {
+                failure = error
+                throw error
+            }
+            if let failure { throw failure }
         }
     }
 
@@ -701,7 +721,7 @@ extension ConnectionLoop {
     }
 
     func openChannel() throws(AMQPError) -> UInt16 {
-        let connection = try requireConnection()
+        _ = try requireConnection()
         var id = nextChannelID
         var tries = 0
         while channels[id] != nil {
@@ -712,10 +732,10 @@ extension ConnectionLoop {
             }
         }
         nextChannelID = id >= channelMax ? 1 : id + 1
-        amqp_channel_open(connection, id)
         channels[id] = ChannelState(id: id)
+        var open = amqp_channel_open_t(out_of_band: amqp_empty_bytes)
         do {
-            try check(amqp_get_rpc_reply(connection), operation: "channel.open", channel: id)
+            _ = try call(CRA_CHANNEL_OPEN, on: id, &open, reply: CRA_CHANNEL_OPEN_OK, operation: "channel.open")
         } catch {
             channels[id] = nil
             throw error
@@ -726,57 +746,66 @@ extension ConnectionLoop {
     func closeChannel(_ id: UInt16) throws(AMQPError) {
         guard channels[id] != nil else { return }
         finishContentInProgress(on: id)
-        let connection = try requireConnection()
-        let reply = amqp_channel_close(connection, id, AMQP_REPLY_SUCCESS)
-        endChannel(id, error: .closedByClient)
-        try check(reply, operation: "channel.close", channel: id)
+        var close = amqp_channel_close_t(
+            reply_code: UInt16(AMQP_REPLY_SUCCESS), reply_text: amqp_empty_bytes, class_id: 0, method_id: 0)
+        defer { endChannel(id, error: .closedByClient) }
+        do {
+            _ = try call(CRA_CHANNEL_CLOSE, on: id, &close, reply: CRA_CHANNEL_CLOSE_OK, operation: "channel.close")
+        } catch .channelClosed {
+            // The broker closed it at the same moment: closed either way.
+        }
     }
 
     func declareExchange(
         channel: UInt16, name: String, type: String, passive: Bool, durable: Bool, autoDelete: Bool,
         internal: Bool, arguments: AMQPTable
     ) throws(AMQPError) {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
         defer { arena.reset() }
-        amqp_exchange_declare(
-            connection, channel, arena.bytes(name), arena.bytes(type), passive ? 1 : 0, durable ? 1 : 0,
-            autoDelete ? 1 : 0, `internal` ? 1 : 0, arena.table(arguments))
-        try check(amqp_get_rpc_reply(connection), operation: "exchange.declare '\(name)'", channel: channel)
+        var declare = amqp_exchange_declare_t(
+            ticket: 0, exchange: arena.bytes(name), type: arena.bytes(type), passive: passive ? 1 : 0,
+            durable: durable ? 1 : 0, auto_delete: autoDelete ? 1 : 0, internal: `internal` ? 1 : 0, nowait: 0,
+            arguments: arena.table(arguments))
+        _ = try call(
+            CRA_EXCHANGE_DECLARE, on: channel, &declare, reply: CRA_EXCHANGE_DECLARE_OK,
+            operation: "exchange.declare '\(name)'")
     }
 
     func declareQueue(
         channel: UInt16, name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool,
         arguments: AMQPTable
     ) throws(AMQPError) -> QueueDeclareResult {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
         defer { arena.reset() }
-        let ok = amqp_queue_declare(
-            connection, channel, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0,
-            autoDelete ? 1 : 0, arena.table(arguments))
-        try check(amqp_get_rpc_reply(connection), operation: "queue.declare '\(name)'", channel: channel)
-        guard let ok else { throw .library(operation: "queue.declare '\(name)'", status: 0, message: "no reply") }
+        var declare = amqp_queue_declare_t(
+            ticket: 0, queue: arena.bytes(name), passive: passive ? 1 : 0, durable: durable ? 1 : 0,
+            exclusive: exclusive ? 1 : 0, auto_delete: autoDelete ? 1 : 0, nowait: 0,
+            arguments: arena.table(arguments))
+        let reply = try call(
+            CRA_QUEUE_DECLARE, on: channel, &declare, reply: CRA_QUEUE_DECLARE_OK,
+            operation: "queue.declare '\(name)'")
+        let ok = reply.decoded.assumingMemoryBound(to: amqp_queue_declare_ok_t.self).pointee
         return QueueDeclareResult(
-            queue: String(amqpBytes: ok.pointee.queue), messageCount: ok.pointee.message_count,
-            consumerCount: ok.pointee.consumer_count)
+            queue: String(amqpBytes: ok.queue), messageCount: ok.message_count, consumerCount: ok.consumer_count)
     }
 
     func deleteQueue(channel: UInt16, name: String, ifUnused: Bool, ifEmpty: Bool) throws(AMQPError) -> UInt32 {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
         defer { arena.reset() }
-        let ok = amqp_queue_delete(connection, channel, arena.bytes(name), ifUnused ? 1 : 0, ifEmpty ? 1 : 0)
-        try check(amqp_get_rpc_reply(connection), operation: "queue.delete '\(name)'", channel: channel)
-        return ok?.pointee.message_count ?? 0
+        var delete = amqp_queue_delete_t(
+            ticket: 0, queue: arena.bytes(name), if_unused: ifUnused ? 1 : 0, if_empty: ifEmpty ? 1 : 0, nowait: 0)
+        let reply = try call(
+            CRA_QUEUE_DELETE, on: channel, &delete, reply: CRA_QUEUE_DELETE_OK, operation: "queue.delete '\(name)'")
+        return reply.decoded.assumingMemoryBound(to: amqp_queue_delete_ok_t.self).pointee.message_count
     }
 
     func deleteExchange(channel: UInt16, name: String) throws(AMQPError) {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
         defer { arena.reset() }
-        amqp_exchange_delete(connection, channel, arena.bytes(name), 0)
-        try check(amqp_get_rpc_reply(connection), operation: "exchange.delete '\(name)'", channel: channel)
+        var delete = amqp_exchange_delete_t(ticket: 0, exchange: arena.bytes(name), if_unused: 0, nowait: 0)
+        _ = try call(
+            CRA_EXCHANGE_DELETE, on: channel, &delete, reply: CRA_EXCHANGE_DELETE_OK,
+            operation: "exchange.delete '\(name)'")
     }
 
     func bindQueue(
@@ -784,30 +813,29 @@ extension ConnectionLoop {
     )
         throws(AMQPError)
     {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
         defer { arena.reset() }
-        amqp_queue_bind(
-            connection, channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
-            arena.table(arguments))
-        try check(
-            amqp_get_rpc_reply(connection), operation: "queue.bind '\(queue)' to '\(exchange)'", channel: channel)
+        var bind = amqp_queue_bind_t(
+            ticket: 0, queue: arena.bytes(queue), exchange: arena.bytes(exchange),
+            routing_key: arena.bytes(routingKey), nowait: 0, arguments: arena.table(arguments))
+        _ = try call(
+            CRA_QUEUE_BIND, on: channel, &bind, reply: CRA_QUEUE_BIND_OK,
+            operation: "queue.bind '\(queue)' to '\(exchange)'")
     }
 
     func qos(channel: UInt16, prefetchCount: UInt16, global: Bool) throws(AMQPError) {
-        let connection = try requireConnection()
         _ = try requireChannel(channel)
-        amqp_basic_qos(connection, channel, 0, prefetchCount, global ? 1 : 0)
-        try check(amqp_get_rpc_reply(connection), operation: "basic.qos", channel: channel)
+        var qos = amqp_basic_qos_t(prefetch_size: 0, prefetch_count: prefetchCount, global: global ? 1 : 0)
+        _ = try call(CRA_BASIC_QOS, on: channel, &qos, reply: CRA_BASIC_QOS_OK, operation: "basic.qos")
         try requireChannel(channel).prefetch = prefetchCount
     }
 
     func confirmSelect(channel: UInt16) throws(AMQPError) {
-        let connection = try requireConnection()
         let state = try requireChannel(channel)
         guard !state.confirmMode else { return }
-        amqp_confirm_select(connection, channel)
-        try check(amqp_get_rpc_reply(connection), operation: "confirm.select", channel: channel)
+        var select = amqp_confirm_select_t(nowait: 0)
+        _ = try call(
+            CRA_CONFIRM_SELECT, on: channel, &select, reply: CRA_CONFIRM_SELECT_OK, operation: "confirm.select")
         state.confirmMode = true
     }
 
@@ -815,14 +843,17 @@ extension ConnectionLoop {
         channel: UInt16, queue: String, consumerTag: String, noAck: Bool, exclusive: Bool, arguments: AMQPTable,
         continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
     ) throws(AMQPError) -> String {
-        let connection = try requireConnection()
         let state = try requireChannel(channel)
         defer { arena.reset() }
-        let ok = amqp_basic_consume(
-            connection, channel, arena.bytes(queue), consumerTag.isEmpty ? amqp_empty_bytes : arena.bytes(consumerTag),
-            0, noAck ? 1 : 0, exclusive ? 1 : 0, arena.table(arguments))
-        try check(amqp_get_rpc_reply(connection), operation: "basic.consume from '\(queue)'", channel: channel)
-        let tag = ok.map { String(amqpBytes: $0.pointee.consumer_tag) } ?? consumerTag
+        var consume = amqp_basic_consume_t(
+            ticket: 0, queue: arena.bytes(queue),
+            consumer_tag: consumerTag.isEmpty ? amqp_empty_bytes : arena.bytes(consumerTag), no_local: 0,
+            no_ack: noAck ? 1 : 0, exclusive: exclusive ? 1 : 0, nowait: 0, arguments: arena.table(arguments))
+        let reply = try call(
+            CRA_BASIC_CONSUME, on: channel, &consume, reply: CRA_BASIC_CONSUME_OK,
+            operation: "basic.consume from '\(queue)'")
+        let tag = String(
+            amqpBytes: reply.decoded.assumingMemoryBound(to: amqp_basic_consume_ok_t.self).pointee.consumer_tag)
         consumers[tag] = ConsumerState(
             channel: channel, batchLimit: state.prefetch == 0 ? 512 : max(1, min(512, Int(state.prefetch) / 5)),
             continuation: continuation)
@@ -833,13 +864,11 @@ extension ConnectionLoop {
     func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {
         guard consumers[consumerTag] != nil else { return }
         finishContentInProgress(on: channel)
-        let connection = try requireConnection()
         defer { arena.reset() }
-        amqp_basic_cancel(connection, channel, arena.bytes(consumerTag))
-        let reply = amqp_get_rpc_reply(connection)
-        // Deliveries that arrived before cancel-ok are still handed out; then the sequence ends.
+        var cancel = amqp_basic_cancel_t(consumer_tag: arena.bytes(consumerTag), nowait: 0)
+        // Deliveries that arrive before cancel-ok are still handed out; then the sequence ends.
         do {
-            try check(reply, operation: "basic.cancel", channel: channel)
+            _ = try call(CRA_BASIC_CANCEL, on: channel, &cancel, reply: CRA_BASIC_CANCEL_OK, operation: "basic.cancel")
         } catch {
             endConsumer(tag: consumerTag, error: error)
             throw error
