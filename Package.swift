@@ -130,6 +130,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
+        // The connection's state machine, publish flow and delivery batcher: no broker needed.
+        .testTarget(name: "AMQPUnitTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountProjectionTests", dependencies: ["AccountProjection"], swiftSettings: swiftSettings),
         .testTarget(
