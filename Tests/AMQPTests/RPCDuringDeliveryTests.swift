@@ -35,7 +35,7 @@ struct RPCDuringDeliveryTests {
         // Consume, then declare at once on the other channel, on the connection thread: the
         // broker starts writing the 64 MB as soon as it has sent consume-ok, so the declare's
         // reply queues behind it. Repeated until one declare has overlapped the delivery.
-        let (readDuringCalls, declares) = try await connection.loop.perform { loop throws(AMQPError) in
+        let (readDuringCalls, declares) = try await connection.thread.perform { loop throws(AMQPError) in
             _ = try loop.consume(
                 channel: consumerID, queue: queue, consumerTag: "", noAck: false, exclusive: false, arguments: [:],
                 continuation: continuation)
