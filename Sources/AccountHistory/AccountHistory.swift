@@ -1,4 +1,5 @@
 public import AccountProjection
+import JSON
 
 /// A deterministic, valid, interleaved history of account events (docs/events.md#field-rules), the
 /// workload `accountctl publish` sends and `accountctl verify` checks against.

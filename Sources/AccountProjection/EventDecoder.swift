@@ -1,3 +1,5 @@
+import JSON
+
 /// Decodes and validates an event body (docs/events.md#field-rules and #decoding-details) in one pass over
 /// its bytes.
 ///

@@ -1,5 +1,6 @@
 import AccountMessaging
 import AccountProjection
+import JSON
 import TestSupport
 import Testing
 

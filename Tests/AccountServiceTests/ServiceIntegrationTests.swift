@@ -1,6 +1,7 @@
 import AMQP
 import AccountMessaging
 import AccountProjection
+import JSON
 import TestSupport
 import Testing
 

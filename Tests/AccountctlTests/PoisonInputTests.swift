@@ -3,6 +3,7 @@ import AccountHistory
 import AccountMessaging
 import AccountProjection
 import CRabbitMQ
+import JSON
 import TestSupport
 import Testing
 
