@@ -1,21 +1,21 @@
 /// Why a text is not JSON: what the lexer met and at which byte offset.
-package struct JSONSyntaxError: Error, Sendable {
-    package var offset: Int
-    package var message: String
+public struct JSONSyntaxError: Error, Sendable {
+    public var offset: Int
+    public var message: String
 
-    package init(offset: Int, message: String) {
+    public init(offset: Int, message: String) {
         self.offset = offset
         self.message = message
     }
 }
 
 /// The JSON type of a value, named as in error details ("must not be a JSON number").
-package enum JSONKind: String, Sendable {
+public enum JSONKind: String, Sendable {
     case object, array, string, number, bool, null
 
     /// The kind a value starting with `byte` has, or nil when no value starts so.
     @inline(__always)
-    @inlinable package init?(firstByte byte: UInt8) {
+    @inlinable public init?(firstByte byte: UInt8) {
         switch byte {
         case UInt8(ascii: "{"): self = .object
         case UInt8(ascii: "["): self = .array
@@ -29,30 +29,30 @@ package enum JSONKind: String, Sendable {
 }
 
 /// Where a string's content lies in the text (between the quotes), as scanned.
-package struct StringSpan: Sendable {
-    package var start: Int
-    package var end: Int
+public struct StringSpan: Sendable {
+    public var start: Int
+    public var end: Int
     /// Whether the raw bytes hold a backslash, so decoding must run.
-    package var escaped: Bool
+    public var escaped: Bool
     /// Unicode scalars in the decoded string (Go's RuneCount).
-    package var scalars: Int
+    public var scalars: Int
 
-    @inlinable package init(start: Int, end: Int, escaped: Bool, scalars: Int) {
+    @inlinable public init(start: Int, end: Int, escaped: Bool, scalars: Int) {
         (self.start, self.end, self.escaped, self.scalars) = (start, end, escaped, scalars)
     }
 }
 
 /// A number literal as scanned, with its value when it is an integer literal.
-package struct NumberSpan: Sendable {
-    package var start: Int
-    package var end: Int
+public struct NumberSpan: Sendable {
+    public var start: Int
+    public var end: Int
     /// No fraction and no exponent.
-    package var isInteger: Bool
+    public var isInteger: Bool
     /// The integer literal fits in Int64 (`value` is then exact).
-    package var fitsInt64: Bool
-    package var value: Int64
+    public var fitsInt64: Bool
+    public var value: Int64
 
-    @inlinable package init(start: Int, end: Int, isInteger: Bool, fitsInt64: Bool, value: Int64) {
+    @inlinable public init(start: Int, end: Int, isInteger: Bool, fitsInt64: Bool, value: Int64) {
         (self.start, self.end, self.isInteger, self.fitsInt64, self.value) = (start, end, isInteger, fitsInt64, value)
     }
 }
@@ -61,24 +61,24 @@ package struct NumberSpan: Sendable {
 ///
 /// It validates UTF-8 inside strings as it scans them and never copies: strings are
 /// returned as spans and decoded only when the caller wants them.
-package struct JSONScanner {
-    package let bytes: UnsafeRawBufferPointer
-    package var position = 0
+public struct JSONScanner {
+    public let bytes: UnsafeRawBufferPointer
+    public var position = 0
 
-    @inlinable package init(_ bytes: UnsafeRawBufferPointer) {
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
-    @inlinable package var isAtEnd: Bool { position >= bytes.count }
+    @inlinable public var isAtEnd: Bool { position >= bytes.count }
 
     /// The byte at the position, or 0 at the end (0 is wrong wherever a byte is expected).
     @inline(__always)
-    @inlinable package func peek() -> UInt8 {
+    @inlinable public func peek() -> UInt8 {
         position < bytes.count ? bytes[position] : 0
     }
 
     @inline(__always)
-    @inlinable package mutating func skipWhitespace() {
+    @inlinable public mutating func skipWhitespace() {
         let count = bytes.count
         while position < count {
             switch bytes[position] {
@@ -89,25 +89,25 @@ package struct JSONScanner {
     }
 
     /// The error for the byte at the position, which is not what the grammar allows there.
-    package func unexpected() -> JSONSyntaxError {
+    public func unexpected() -> JSONSyntaxError {
         if isAtEnd {
             return JSONSyntaxError(offset: position, message: "unexpected end of input")
         }
         return JSONSyntaxError(offset: position, message: "unexpected byte 0x" + hex(bytes[position]))
     }
 
-    package func failure(_ message: String) -> JSONSyntaxError {
+    public func failure(_ message: String) -> JSONSyntaxError {
         JSONSyntaxError(offset: position, message: message)
     }
 
     @inline(__always)
-    @inlinable package mutating func expect(_ byte: UInt8) throws(JSONSyntaxError) {
+    @inlinable public mutating func expect(_ byte: UInt8) throws(JSONSyntaxError) {
         guard peek() == byte else { throw unexpected() }
         position += 1
     }
 
     /// Checks that nothing but whitespace follows.
-    package mutating func expectEnd() throws(JSONSyntaxError) {
+    public mutating func expectEnd() throws(JSONSyntaxError) {
         skipWhitespace()
         guard isAtEnd else { throw failure("unexpected byte 0x" + hex(bytes[position]) + " after the JSON value") }
     }
@@ -116,7 +116,7 @@ package struct JSONScanner {
 
     /// Scans the string whose opening quote is at the position; stops after the closing quote.
     @inline(__always)
-    @inlinable package mutating func scanString() throws(JSONSyntaxError) -> StringSpan {
+    @inlinable public mutating func scanString() throws(JSONSyntaxError) -> StringSpan {
         position += 1
         let start = position
         let count = bytes.count
@@ -234,13 +234,13 @@ package struct JSONScanner {
 
     /// The raw bytes of a span (between the quotes, escapes as written).
     @inline(__always)
-    @inlinable package func raw(_ span: StringSpan) -> UnsafeRawBufferPointer {
+    @inlinable public func raw(_ span: StringSpan) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end])
     }
 
     /// Writes the decoded UTF-8 of a scanned span to `out` (room for `span.end - span.start`
     /// bytes: decoding never grows a string) and returns how many bytes it wrote.
-    @inlinable package func decode(_ span: StringSpan, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    @inlinable public func decode(_ span: StringSpan, into out: UnsafeMutablePointer<UInt8>) -> Int {
         var i = span.start
         var n = 0
         while i < span.end {
@@ -278,7 +278,7 @@ package struct JSONScanner {
 
     /// Calls `body` with the decoded bytes of a span: the raw bytes when there is no escape.
     @inline(__always)
-    @inlinable package func withDecodedBytes<R>(_ span: StringSpan, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    @inlinable public func withDecodedBytes<R>(_ span: StringSpan, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let raw = raw(span)
         guard span.escaped else { return body(raw) }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: raw.count) { buffer in
@@ -289,7 +289,7 @@ package struct JSONScanner {
 
     /// The span as a Swift string.
     @inline(__always)
-    @inlinable package func string(_ span: StringSpan) -> String {
+    @inlinable public func string(_ span: StringSpan) -> String {
         let raw = raw(span)
         guard span.escaped else { return String(decoding: raw, as: UTF8.self) }
         return String(unsafeUninitializedCapacity: raw.count) { buffer in
@@ -302,7 +302,7 @@ package struct JSONScanner {
     /// Scans a number literal at the position (RFC 8259: no leading zeros, no `+`, digits
     /// after `.` and after the exponent), computing its value when it is an integer.
     @inline(__always)
-    @inlinable package mutating func scanNumber() throws(JSONSyntaxError) -> NumberSpan {
+    @inlinable public mutating func scanNumber() throws(JSONSyntaxError) -> NumberSpan {
         let start = position
         let negative = peek() == UInt8(ascii: "-")
         if negative { position += 1 }
@@ -356,7 +356,7 @@ package struct JSONScanner {
     }
 
     /// Scans `true`, `false` or `null` at the position and returns which.
-    @inlinable package mutating func scanLiteral() throws(JSONSyntaxError) -> JSONKind {
+    @inlinable public mutating func scanLiteral() throws(JSONSyntaxError) -> JSONKind {
         let (word, kind): (StaticString, JSONKind) =
             switch peek() {
             case UInt8(ascii: "t"): ("true", .bool)
@@ -377,7 +377,7 @@ package struct JSONScanner {
     // MARK: Skipping
 
     /// Checks and skips one value of any depth; nesting is kept on the heap, not the call stack.
-    @inlinable package mutating func skipValue() throws(JSONSyntaxError) {
+    @inlinable public mutating func skipValue() throws(JSONSyntaxError) {
         var nesting: [Bool] = []  // true: inside an object
         while true {
             skipWhitespace()
@@ -430,7 +430,7 @@ package struct JSONScanner {
 
     /// A member's key and the colon after it; returns the key.
     @inline(__always) @discardableResult
-    @inlinable package mutating func scanKeyAndColon() throws(JSONSyntaxError) -> StringSpan {
+    @inlinable public mutating func scanKeyAndColon() throws(JSONSyntaxError) -> StringSpan {
         guard peek() == UInt8(ascii: "\"") else { throw unexpected() }
         let key = try scanString()
         skipWhitespace()
@@ -441,7 +441,7 @@ package struct JSONScanner {
 
     /// Whether a key span spells `name` exactly (after decoding any escape).
     @inline(__always)
-    @inlinable package func key(_ span: StringSpan, is name: StaticString) -> Bool {
+    @inlinable public func key(_ span: StringSpan, is name: StaticString) -> Bool {
         if !span.escaped {
             return span.end - span.start == name.utf8CodeUnitCount
                 && bytesEqual(raw(span), UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
@@ -455,7 +455,7 @@ package struct JSONScanner {
 // MARK: Byte helpers
 
 @inline(__always)
-@inlinable package func hexDigit(_ byte: UInt8) -> UInt32? {
+@inlinable public func hexDigit(_ byte: UInt8) -> UInt32? {
     switch byte {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte &- UInt8(ascii: "0"))
     case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte &- UInt8(ascii: "a") &+ 10)
@@ -465,7 +465,7 @@ package struct JSONScanner {
 }
 
 /// Two lowercase hex digits.
-package func hex(_ byte: UInt8) -> String {
+public func hex(_ byte: UInt8) -> String {
     let digits: StaticString = "0123456789abcdef"
     let high = digits.utf8Start[Int(byte >> 4)]
     let low = digits.utf8Start[Int(byte & 0x0F)]
@@ -474,7 +474,7 @@ package func hex(_ byte: UInt8) -> String {
 
 /// Writes a scalar as UTF-8 and returns the byte count.
 @inline(__always)
-@inlinable package func encodeUTF8(_ scalar: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
+@inlinable public func encodeUTF8(_ scalar: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
     switch scalar {
     case 0..<0x80:
         out[0] = UInt8(scalar)
@@ -498,7 +498,7 @@ package func hex(_ byte: UInt8) -> String {
 }
 
 @inline(__always)
-@inlinable package func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+@inlinable public func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     for i in 0..<a.count where a[i] != b[i] {
         return false
@@ -508,7 +508,7 @@ package func hex(_ byte: UInt8) -> String {
 
 /// Byte-wise lexicographic order (the order of Unicode scalars, with no normalization).
 @inline(__always)
-@inlinable package func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+@inlinable public func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     let n = min(a.count, b.count)
     for i in 0..<n where a[i] != b[i] {
         return a[i] < b[i]
@@ -518,7 +518,7 @@ package func hex(_ byte: UInt8) -> String {
 
 /// Calls `body` with a string's UTF-8 bytes without copying a native string.
 @inline(__always)
-@inlinable package func withUTF8Bytes<R>(_ string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+@inlinable public func withUTF8Bytes<R>(_ string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
         return result
     }

@@ -59,7 +59,7 @@ public enum JSONWriter {
 
     /// Appends ASCII text as is.
     @inlinable @inline(__always)
-    package static func writeRaw(_ text: StaticString, into buffer: inout [UInt8]) {
+    public static func writeRaw(_ text: StaticString, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }
