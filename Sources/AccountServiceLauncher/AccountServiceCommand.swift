@@ -59,7 +59,8 @@ public enum AccountServiceCommand {
                 flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
                 help: "Name in X-Served-By and /stats", valueName: "name"),
             .init(
-                flag: "exchange", variable: "EXCHANGE", defaultText: Topology.defaultExchange, help: "Topic exchange of the events",
+                flag: "exchange", variable: "EXCHANGE", defaultText: Topology.defaultExchange,
+                help: "Topic exchange of the events",
                 valueName: "name"),
             .init(
                 flag: "events-stream", variable: "EVENTS_STREAM", defaultText: Topology.defaultStream,
