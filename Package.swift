@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "accountservice",
-    platforms: [.macOS(.v15)],
+    // Linux only (Glibc, eventfd, librabbitmq through pkg-config): no Apple platform is declared.
     products: [
         .executable(name: "accountservice", targets: ["accountservice"]),
         .executable(name: "accountctl", targets: ["accountctl"]),

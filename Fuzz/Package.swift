@@ -10,7 +10,7 @@ let accountservice = Context.packageDirectory.split(separator: "/").dropLast().l
 
 let package = Package(
     name: "accountservice-fuzz",
-    platforms: [.macOS(.v15)],
+    // Linux only (Glibc, eventfd, librabbitmq through pkg-config): no Apple platform is declared.
     dependencies: [
         // The main package; only its dependency-free `AccountProjection` and `JSON` libraries are built.
         .package(path: "..")

@@ -24,8 +24,6 @@ public struct HistoryGenerator: Sequence, Sendable {
     public let seed: UInt64
     public let closeRate: Double
 
-    /// `occurredAt` of the first event.
-    public static let firstTimestamp = "2026-11-24T15:00:00.000Z"
     /// How far `occurredAt` advances per event of the log.
     public static let stepMilliseconds = 250
 
