@@ -1,6 +1,6 @@
 import AMQP
 import AccountMessaging
-public import AccountService
+import AccountService
 public import Logging
 public import ServiceLifecycle
 public import Tracing
