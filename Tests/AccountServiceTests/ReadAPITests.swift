@@ -278,7 +278,8 @@ struct ReadAPITests {
 
     @Test func statsWithFigures() {
         let stats = ServiceStatistics(
-            accounts: 20_000, eventsApplied: 199_990, duplicates: 3, invalid: 4, parked: 5,
+            projection: ProjectionStatistics(
+                accounts: 20_000, eventsApplied: 199_990, duplicates: 3, invalid: 4, parked: 5),
             lastOffset: 199_999, caughtUp: true
         )
         let api = ReadAPI(model: ReadAPIFakeModel(stats: stats), replicaName: "node \"7\" ü")
