@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AccountProjectionTests", dependencies: ["AccountProjection", "JSON"], swiftSettings: swiftSettings),
+            name: "AccountProjectionTests", dependencies: ["AccountProjection", "JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AccountHistoryTests", dependencies: ["AccountHistory", "AccountProjection", "JSON"],
             swiftSettings: swiftSettings),

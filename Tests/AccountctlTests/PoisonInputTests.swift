@@ -279,18 +279,8 @@ struct Expectation {
 
 // MARK: The log
 
-/// SplitMix64: small, seeded, the same on every machine.
-struct SeededRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The draws the poison log makes.
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
     mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
@@ -300,7 +290,7 @@ struct SeededRandom {
 /// The published log: the history (plus the openings and closings of a few accounts the
 /// bad messages need) with the bad messages spread through it.
 struct PoisonLog {
-    var random: SeededRandom
+    var random: SplitMix64
     let history: [GeneratedEvent]
     static let historyAccounts = 300
     var historyAccounts: Int { Self.historyAccounts }
@@ -313,7 +303,7 @@ struct PoisonLog {
     private var freshAccounts = 0
 
     init(seed: UInt64) {
-        random = SeededRandom(state: seed)
+        random = SplitMix64(seed: seed)
         history = Array(
             HistoryGenerator(accounts: Self.historyAccounts, events: PoisonInputTests.validEvents, seed: seed))
         for n in 0..<20 {
@@ -499,7 +489,7 @@ struct PoisonLog {
     /// every field kind, or nothing at all.
     private mutating func garbageProperties() -> RawProperties {
         var p = RawProperties()
-        func shortString(_ r: inout SeededRandom) -> [UInt8]? {
+        func shortString(_ r: inout SplitMix64) -> [UInt8]? {
             switch r.below(4) {
             case 0: return nil
             case 1: return r.bytes(r.below(256))
