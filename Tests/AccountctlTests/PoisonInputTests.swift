@@ -39,156 +39,160 @@ struct PoisonInputTests {
         #expect(log.validCount >= Self.validEvents)
 
         let topology = uniqueTopology("poison")
-        defer { Task { await deleteTopology(topology) } }
-        let service = try await ServiceProcess(topology: topology, replica: "poison")
-        #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
-        let rssBefore = try #require(residentKilobytes(service.pid))
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let service = try await ServiceProcess(topology: topology, replica: "poison")
+            #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
+            let rssBefore = try #require(residentKilobytes(service.pid))
 
-        try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
-        let published = clock.now
-        let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(90))
-        let stats = StatsView(service.get("/stats")?.bodyText ?? "")
-        let stuckAt = Int(stats["lastOffset"] + 1)
-        let stuck = stuckAt < messages.count ? messages[stuckAt].summary : "-"
-        #expect(
-            handled,
-            "stuck before offset \(stuckAt): \(stuck)\nstats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(2000))"
-        )
-        let rssAfter = try #require(residentKilobytes(service.pid))
-        print(
-            "poison: \(messages.count) messages (\(log.validCount) valid, \(Self.badMessages) bad, "
-                + "\(messages.reduce(0) { $0 + $1.body.count } / 1024) KiB of bodies) published in "
-                + "\(published - started), handled in \(clock.now - published); RSS \(rssBefore) kB before, "
-                + "\(rssAfter) kB after")
+            try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
+            let published = clock.now
+            let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(90))
+            let stats = StatsView(service.get("/stats")?.bodyText ?? "")
+            let stuckAt = Int(stats["lastOffset"] + 1)
+            let stuck = stuckAt < messages.count ? messages[stuckAt].summary : "-"
+            #expect(
+                handled,
+                "stuck before offset \(stuckAt): \(stuck)\nstats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(2000))"
+            )
+            let rssAfter = try #require(residentKilobytes(service.pid))
+            print(
+                "poison: \(messages.count) messages (\(log.validCount) valid, \(Self.badMessages) bad, "
+                    + "\(messages.reduce(0) { $0 + $1.body.count } / 1024) KiB of bodies) published in "
+                    + "\(published - started), handled in \(clock.now - published); RSS \(rssBefore) kB before, "
+                    + "\(rssAfter) kB after")
 
-        // Every valid event applied, every bad one rejected, nothing parked or counted twice.
-        #expect(stats["eventsApplied"] == Int64(log.validCount))
-        #expect(stats["invalid"] == Int64(Self.badMessages))
-        #expect(stats["duplicates"] == 0)
-        #expect(stats["parked"] == 0)
-        #expect(stats["lastOffset"] == Int64(messages.count - 1))
+            // Every valid event applied, every bad one rejected, nothing parked or counted twice.
+            #expect(stats["eventsApplied"] == Int64(log.validCount))
+            #expect(stats["invalid"] == Int64(Self.badMessages))
+            #expect(stats["duplicates"] == 0)
+            #expect(stats["parked"] == 0)
+            #expect(stats["lastOffset"] == Int64(messages.count - 1))
 
-        // The accounts: exactly the pure projection's; the history's accounts exactly as the
-        // history alone makes them (no bad message touched one).
-        let served = try await allAccounts(service)
-        #expect(served.count == expectation.accounts.count)
-        #expect(
-            firstDifference(served, expectation.accounts) == nil, "the service's accounts differ from the projection's")
-        let historyOnly = expectation.historyAccounts(log.history)
-        #expect(firstDifference(served.filter { $0.id.hasPrefix("acc-") }, historyOnly) == nil)
-        #expect(historyOnly.count == log.historyAccounts)
+            // The accounts: exactly the pure projection's; the history's accounts exactly as the
+            // history alone makes them (no bad message touched one).
+            let served = try await allAccounts(service)
+            #expect(served.count == expectation.accounts.count)
+            #expect(
+                firstDifference(served, expectation.accounts) == nil,
+                "the service's accounts differ from the projection's")
+            let historyOnly = expectation.historyAccounts(log.history)
+            #expect(firstDifference(served.filter { $0.id.hasPrefix("acc-") }, historyOnly) == nil)
+            #expect(historyOnly.count == log.historyAccounts)
 
-        // Every bad message in the invalid queue, with its body, offset and a documented reason.
-        let rejected = try await readInvalidQueue(topology.invalidQueue, count: Self.badMessages)
-        #expect(rejected.count == Self.badMessages)
-        var seen = Set<Int64>()
-        var mismatches: [String] = []
-        for message in rejected {
-            let headers = message.properties.headers
-            guard let offset = headers?["x-stream-offset"]?.int64Value, seen.insert(offset).inserted,
-                let expected = expectation.rejections[Int(offset)]
-            else {
-                mismatches.append("unexpected x-stream-offset \(String(describing: headers?["x-stream-offset"]))")
-                continue
+            // Every bad message in the invalid queue, with its body, offset and a documented reason.
+            let rejected = try await readInvalidQueue(topology.invalidQueue, count: Self.badMessages)
+            #expect(rejected.count == Self.badMessages)
+            var seen = Set<Int64>()
+            var mismatches: [String] = []
+            for message in rejected {
+                let headers = message.properties.headers
+                guard let offset = headers?["x-stream-offset"]?.int64Value, seen.insert(offset).inserted,
+                    let expected = expectation.rejections[Int(offset)]
+                else {
+                    mismatches.append("unexpected x-stream-offset \(String(describing: headers?["x-stream-offset"]))")
+                    continue
+                }
+                let reason = headers?["x-error"]?.stringValue
+                if reason != expected.rawValue || RejectionReason(rawValue: reason ?? "") == nil {
+                    mismatches.append("offset \(offset): x-error \(reason ?? "none"), expected \(expected.rawValue)")
+                }
+                if headers?["x-error-detail"]?.stringValue?.isEmpty != false {
+                    mismatches.append("offset \(offset): no x-error-detail")
+                }
+                // A body past the decoder's limit goes back as its first 64 KiB, saying so.
+                let original = messages[Int(offset)].body
+                let limit = EventDecoder.maximumBodySize
+                if message.body != Array(original.prefix(limit)) {
+                    mismatches.append("offset \(offset): the body is not the original")
+                }
+                if original.count > limit && headers?["x-original-body-size"] != .int64(Int64(original.count)) {
+                    mismatches.append("offset \(offset): no x-original-body-size for a \(original.count)-byte body")
+                }
             }
-            let reason = headers?["x-error"]?.stringValue
-            if reason != expected.rawValue || RejectionReason(rawValue: reason ?? "") == nil {
-                mismatches.append("offset \(offset): x-error \(reason ?? "none"), expected \(expected.rawValue)")
+            #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10))")
+            #expect(
+                try await queueDepth(topology.invalidQueue) == 0, "more messages in the invalid queue than bad ones")
+            var byReason: [String: Int] = [:]
+            for reason in expectation.rejections.values { byReason[reason.rawValue, default: 0] += 1 }
+            print("poison: rejections by reason \(byReason.sorted { $0.key < $1.key })")
+
+            // Alive, and its memory bounded.
+            #expect(service.isRunning)
+            #expect(service.get("/health")?.status == 200)
+            #expect(service.get("/ready")?.status == 200)
+            // Under a sanitizer its shadow memory (and ASan's quarantine of freed blocks) is most
+            // of the RSS: ThreadSanitizer gets a looser bound, AddressSanitizer none (scripts/sanitizers).
+            switch environment("SANITIZER") {
+            case "address": break
+            case "thread": #expect(rssAfter < 400_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
+            default: #expect(rssAfter < 150_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
             }
-            if headers?["x-error-detail"]?.stringValue?.isEmpty != false {
-                mismatches.append("offset \(offset): no x-error-detail")
-            }
-            // A body past the decoder's limit goes back as its first 64 KiB, saying so.
-            let original = messages[Int(offset)].body
-            let limit = EventDecoder.maximumBodySize
-            if message.body != Array(original.prefix(limit)) {
-                mismatches.append("offset \(offset): the body is not the original")
-            }
-            if original.count > limit && headers?["x-original-body-size"] != .int64(Int64(original.count)) {
-                mismatches.append("offset \(offset): no x-original-body-size for a \(original.count)-byte body")
-            }
+            #expect(await service.terminate() == 0, "log:\n\(service.log.suffix(4000))")
+            #expect(clock.now - started < .seconds(120))
         }
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10))")
-        #expect(try await queueDepth(topology.invalidQueue) == 0, "more messages in the invalid queue than bad ones")
-        var byReason: [String: Int] = [:]
-        for reason in expectation.rejections.values { byReason[reason.rawValue, default: 0] += 1 }
-        print("poison: rejections by reason \(byReason.sorted { $0.key < $1.key })")
-
-        // Alive, and its memory bounded.
-        #expect(service.isRunning)
-        #expect(service.get("/health")?.status == 200)
-        #expect(service.get("/ready")?.status == 200)
-        // Under a sanitizer its shadow memory (and ASan's quarantine of freed blocks) is most
-        // of the RSS: ThreadSanitizer gets a looser bound, AddressSanitizer none (scripts/sanitizers).
-        switch environment("SANITIZER") {
-        case "address": break
-        case "thread": #expect(rssAfter < 400_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
-        default: #expect(rssAfter < 150_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
-        }
-        #expect(await service.terminate() == 0, "log:\n\(service.log.suffix(4000))")
-        #expect(clock.now - started < .seconds(120))
     }
 
     @Test("rejected messages whose properties cannot go back as they came still reach the invalid queue")
     func propertiesThatCannotGoBackAsTheyCame() async throws {
         let topology = uniqueTopology("poison-props")
-        defer { Task { await deleteTopology(topology) } }
-        let invalidUTF8 = [UInt8](repeating: 0xFF, count: 255)  // U+FFFD (3 bytes) each once read as a String
-        var count = 0
-        func message(_ configure: (inout RawProperties) -> Void) -> RawMessage {
-            count += 1
-            // unknown_type: a place in a fresh account's history, and no type.
-            var message = RawMessage(
-                routingKey: Array("account.opened".utf8),
-                body: Array(#"{"accountId":"bad-\#(count)","sequence":1}"#.utf8))
-            configure(&message.properties)
-            return message
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let invalidUTF8 = [UInt8](repeating: 0xFF, count: 255)  // U+FFFD (3 bytes) each once read as a String
+            var count = 0
+            func message(_ configure: (inout RawProperties) -> Void) -> RawMessage {
+                count += 1
+                // unknown_type: a place in a fresh account's history, and no type.
+                var message = RawMessage(
+                    routingKey: Array("account.opened".utf8),
+                    body: Array(#"{"accountId":"bad-\#(count)","sequence":1}"#.utf8))
+                configure(&message.properties)
+                return message
+            }
+            let messages = [
+                message { $0.messageID = invalidUTF8 },
+                message { $0.type = invalidUTF8 },
+                message { $0.headers = RawHeaders(entries: [RawEntry(key: invalidUTF8, value: .bool(true))]) },
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(key: Array("nested".utf8), value: .table([RawEntry(key: invalidUTF8, value: .void)]))
+                    ])
+                },
+                // Fits the frame as delivered, not with the x-error headers added.
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(key: Array("big".utf8), value: .bytes([UInt8](repeating: 7, count: 130_500)))
+                    ])
+                },
+                // Grows past the frame once its invalid UTF-8 is repaired.
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(
+                            key: Array("text".utf8),
+                            value: .longString(invalidUTF8 + [UInt8](repeating: 0xFF, count: 60_000)))
+                    ])
+                },
+                // A TTL would let the invalid queue drop it.
+                message { $0.expiration = Array("1".utf8) },
+                RawMessage(routingKey: Array("account.opened".utf8), body: TestEvent.opened("acc-2")),
+            ]
+            let service = try await ServiceProcess(topology: topology, replica: "poison-props")
+            #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
+            try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
+            let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(20))
+            let stats = StatsView(service.get("/stats")?.bodyText ?? "")
+            #expect(handled, "stats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(3000))")
+            #expect(stats["invalid"] == Int64(messages.count - 1), "stats: \(stats.json.map { "\($0)" } ?? "-")")
+            #expect(stats["eventsApplied"] == 1)
+            try await Task.sleep(for: .milliseconds(300))  // an expiration of 1 ms would have dropped one by now
+            let rejected = try await readInvalidQueue(topology.invalidQueue, count: messages.count - 1)
+            #expect(rejected.count == messages.count - 1)
+            for message in rejected {
+                #expect(message.properties.headers?["x-error"] == .string("unknown_type"))
+                #expect(message.body.starts(with: Array(#"{"accountId":"bad-"#.utf8)))
+                #expect(message.properties.expiration == nil)
+            }
+            #expect(service.get("/ready")?.status == 200)
+            #expect(await service.terminate() == 0)
         }
-        let messages = [
-            message { $0.messageID = invalidUTF8 },
-            message { $0.type = invalidUTF8 },
-            message { $0.headers = RawHeaders(entries: [RawEntry(key: invalidUTF8, value: .bool(true))]) },
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(key: Array("nested".utf8), value: .table([RawEntry(key: invalidUTF8, value: .void)]))
-                ])
-            },
-            // Fits the frame as delivered, not with the x-error headers added.
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(key: Array("big".utf8), value: .bytes([UInt8](repeating: 7, count: 130_500)))
-                ])
-            },
-            // Grows past the frame once its invalid UTF-8 is repaired.
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(
-                        key: Array("text".utf8),
-                        value: .longString(invalidUTF8 + [UInt8](repeating: 0xFF, count: 60_000)))
-                ])
-            },
-            // A TTL would let the invalid queue drop it.
-            message { $0.expiration = Array("1".utf8) },
-            RawMessage(routingKey: Array("account.opened".utf8), body: TestEvent.opened("acc-2")),
-        ]
-        let service = try await ServiceProcess(topology: topology, replica: "poison-props")
-        #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
-        try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
-        let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(20))
-        let stats = StatsView(service.get("/stats")?.bodyText ?? "")
-        #expect(handled, "stats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(3000))")
-        #expect(stats["invalid"] == Int64(messages.count - 1), "stats: \(stats.json.map { "\($0)" } ?? "-")")
-        #expect(stats["eventsApplied"] == 1)
-        try await Task.sleep(for: .milliseconds(300))  // an expiration of 1 ms would have dropped one by now
-        let rejected = try await readInvalidQueue(topology.invalidQueue, count: messages.count - 1)
-        #expect(rejected.count == messages.count - 1)
-        for message in rejected {
-            #expect(message.properties.headers?["x-error"] == .string("unknown_type"))
-            #expect(message.body.starts(with: Array(#"{"accountId":"bad-"#.utf8)))
-            #expect(message.properties.expiration == nil)
-        }
-        #expect(service.get("/ready")?.status == 200)
-        #expect(await service.terminate() == 0)
     }
 
     /// Every account the service lists, page by page.
@@ -217,9 +221,10 @@ struct PoisonInputTests {
 
     private func queueDepth(_ queue: String) async throws -> Int {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        return try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        }
     }
 }
 
