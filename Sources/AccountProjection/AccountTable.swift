@@ -1,3 +1,5 @@
+import JSON
+
 /// What the projection keeps per account, kept small: a million of these are most of
 /// the service's memory.
 struct AccountRecord: Sendable {

@@ -1,3 +1,5 @@
+import JSON
+
 /// What one `apply` did with the event it was given.
 public enum Disposition: Sendable, Equatable {
     /// Applied to its account.

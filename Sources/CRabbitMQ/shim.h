@@ -136,7 +136,6 @@ static const amqp_method_number_t CRA_CONNECTION_BLOCKED = AMQP_CONNECTION_BLOCK
 static const amqp_method_number_t CRA_CONNECTION_UNBLOCKED = AMQP_CONNECTION_UNBLOCKED_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_CLOSE = AMQP_CHANNEL_CLOSE_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_CLOSE_OK = AMQP_CHANNEL_CLOSE_OK_METHOD;
-static const amqp_method_number_t CRA_CHANNEL_FLOW = AMQP_CHANNEL_FLOW_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_OPEN = AMQP_CHANNEL_OPEN_METHOD;
 static const amqp_method_number_t CRA_CHANNEL_OPEN_OK = AMQP_CHANNEL_OPEN_OK_METHOD;
 static const amqp_method_number_t CRA_EXCHANGE_DECLARE = AMQP_EXCHANGE_DECLARE_METHOD;
@@ -167,7 +166,6 @@ static const amqp_method_number_t CRA_BASIC_CONSUME_OK = AMQP_BASIC_CONSUME_OK_M
 static const uint8_t CRA_FRAME_METHOD = AMQP_FRAME_METHOD;
 static const uint8_t CRA_FRAME_HEADER = AMQP_FRAME_HEADER;
 static const uint8_t CRA_FRAME_BODY = AMQP_FRAME_BODY;
-static const uint8_t CRA_FRAME_HEARTBEAT = AMQP_FRAME_HEARTBEAT;
 
 // basic.properties flags.
 static const amqp_flags_t CRA_CONTENT_TYPE_FLAG = AMQP_BASIC_CONTENT_TYPE_FLAG;

@@ -1,5 +1,5 @@
-import AccountProjection
 import ArgumentParser
+import JSON
 
 /// How a subcommand prints its result on standard output.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -15,6 +15,10 @@ struct OutputOptions: ParsableArguments {
             "text (for people) or json (one object on standard output, for scripts)", valueName: "format"))
     var format: OutputFormat = .text
 }
+
+/// Publish.swift reads lines with `JSONValue` but is being changed on another branch: this alias
+/// spares it an `import JSON` until then. Delete it once Publish.swift imports JSON itself.
+typealias JSONValue = JSON.JSONValue
 
 /// Builds one JSON object, key by key, in the order added.
 struct JSONObjectWriter {

@@ -289,11 +289,8 @@ public final class AccountStore: ReadModel {
 
     public func statistics() -> ServiceStatistics {
         state.withLock { state in
-            let figures = state.projection.statistics
-            return ServiceStatistics(
-                accounts: figures.accounts, eventsApplied: figures.eventsApplied, duplicates: figures.duplicates,
-                invalid: figures.invalid, invalidByReason: figures.invalidByReason, parked: figures.parked,
-                lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state))
+            ServiceStatistics(
+                projection: state.projection.statistics, lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state))
         }
     }
 

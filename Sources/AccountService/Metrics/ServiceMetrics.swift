@@ -1,6 +1,6 @@
 import AccountMessaging
 import AccountProjection
-public import CoreMetrics
+import CoreMetrics
 public import Prometheus
 import Synchronization
 
