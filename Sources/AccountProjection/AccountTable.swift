@@ -10,8 +10,9 @@ struct AccountRecord: Sendable {
 
     var id: String
     var owner = ""
-    var openedAt = ""
-    var updatedAt = ""
+    /// The timestamps as `CompactTimestamp` stores them (no heap string for the usual shape).
+    private var storedOpenedAt = ""
+    private var storedUpdatedAt = ""
     var balance: Int64 = 0
     var version: Int64 = 0
     /// How many of this account's events are parked.
@@ -22,6 +23,16 @@ struct AccountRecord: Sendable {
 
     init(id: String) {
         self.id = id
+    }
+
+    var openedAt: String {
+        get { CompactTimestamp.unpack(storedOpenedAt) }
+        set { storedOpenedAt = CompactTimestamp.pack(newValue) }
+    }
+
+    var updatedAt: String {
+        get { CompactTimestamp.unpack(storedUpdatedAt) }
+        set { storedUpdatedAt = CompactTimestamp.pack(newValue) }
     }
 
     /// Three ASCII letters packed into 24 bits (`packCurrency`), not a 16-byte String.
