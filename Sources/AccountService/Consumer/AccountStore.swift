@@ -116,12 +116,15 @@ public final class AccountStore: ReadModel {
         var rejected: [RejectedEvent<EventOrigin>] = []
         var keys: [RejectionKey?] = []
         let clock = ContinuousClock()
-        let start = clock.now
+        // The lock's hold only: what readers may wait for (the upkeep runs without it).
+        var held = Duration.zero
         let second = currentSecond()
         let incoming = events.count
         let (statistics, lastOffset, tail, caughtUp) = writerGate.withLock { _ in
             upkeep(incoming: incoming)
             let figures = state.withLock { state in
+                let lockedAt = clock.now
+                defer { held = clock.now - lockedAt }
                 state.markQuietSpell(before: second)
                 state.projection.parkingClock = second
                 while let (decoded, origin) = events.popLast() {
@@ -148,7 +151,7 @@ public final class AccountStore: ReadModel {
         }
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
-            duration: clock.now - start)
+            duration: held)
         return zip(rejected, keys).map { Rejection(event: $0, key: $1) }
     }
 
