@@ -1,3 +1,5 @@
+import JSON
+
 /// The opened accounts in byte order of id, for listings: a sorted run of record indices,
 /// and the accounts opened since, in no order.
 ///

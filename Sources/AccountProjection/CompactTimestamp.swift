@@ -1,3 +1,5 @@
+import JSON
+
 /// A record's timestamps kept without a heap string when they have the usual shape.
 ///
 /// A timestamp such as `2026-11-24T15:00:00.250Z` is 24 bytes: too long for a small
