@@ -9,7 +9,7 @@ let accountservice = Context.packageDirectory.split(separator: "/").dropLast().l
 
 let package = Package(
     name: "accountservice-benchmarks",
-    platforms: [.macOS(.v15)],
+    // Linux only (Glibc, eventfd, librabbitmq through pkg-config): no Apple platform is declared.
     products: [
         .executable(name: "accountservice-benchmarks", targets: ["accountservice-benchmarks"])
     ],

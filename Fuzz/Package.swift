@@ -10,9 +10,9 @@ let accountservice = Context.packageDirectory.split(separator: "/").dropLast().l
 
 let package = Package(
     name: "accountservice-fuzz",
-    platforms: [.macOS(.v15)],
+    // Linux only (Glibc, eventfd, librabbitmq through pkg-config): no Apple platform is declared.
     dependencies: [
-        // The main package; only its dependency-free `AccountProjection` library is built.
+        // The main package; only its dependency-free `AccountProjection` and `JSON` libraries are built.
         .package(path: "..")
     ],
     targets: [
@@ -22,7 +22,11 @@ let package = Package(
         // projection rules and the snapshot, with invariants that trap when broken.
         .executableTarget(
             name: "FuzzEventDecoder",
-            dependencies: ["FuzzDriver", .product(name: "AccountProjection", package: accountservice)],
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "AccountProjection", package: accountservice),
+                .product(name: "JSON", package: accountservice),
+            ],
             swiftSettings: [
                 .enableUpcomingFeature("ExistentialAny"),
                 .enableUpcomingFeature("InternalImportsByDefault"),

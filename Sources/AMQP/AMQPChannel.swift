@@ -14,7 +14,7 @@ public struct AMQPChannel: Sendable {
         self.connection = connection
     }
 
-    private var loop: ConnectionLoop { connection.loop }
+    private var loop: ConnectionThread { connection.thread }
 
     public func declareExchange(
         _ name: String,
@@ -158,10 +158,14 @@ public struct AMQPChannel: Sendable {
     /// producer can keep many batches in flight without giving up ordering.
     public func startPublishing(_ messages: [AMQPMessage]) -> PublishTicket {
         let ticket = PublishTicket()
-        let batch = PublishBatch(count: messages.count) { result in ticket.settle(result) }
         let id = self.id
         let loop = self.loop
-        if !loop.submit({ loop in loop.publish(channel: id, messages: messages, batch: batch) }) {
+        let accepted = loop.submit { loop in
+            // Made on the connection thread, which alone completes it.
+            let batch = PublishBatch(count: messages.count) { result in ticket.settle(result) }
+            loop.publish(channel: id, messages: messages, batch: batch)
+        }
+        if !accepted {
             ticket.settle(.failure(loop.finalError ?? .closedByClient))
         }
         return ticket

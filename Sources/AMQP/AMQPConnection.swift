@@ -7,11 +7,11 @@ public import Logging
 /// cooperative pool. It does not reconnect: when the connection ends, every channel,
 /// consumer and pending publish fails with the reason, and ``closed()`` returns it.
 public final class AMQPConnection: Sendable {
-    let loop: ConnectionLoop
+    let thread: ConnectionThread
     public let configuration: AMQPConfiguration
 
-    private init(loop: ConnectionLoop, configuration: AMQPConfiguration) {
-        self.loop = loop
+    private init(thread: ConnectionThread, configuration: AMQPConfiguration) {
+        self.thread = thread
         self.configuration = configuration
     }
 
@@ -22,29 +22,28 @@ public final class AMQPConnection: Sendable {
         logger: Logger = Logger(label: "amqp"),
         onBlocked: (@Sendable (_ blocked: Bool, _ reason: String) -> Void)? = nil
     ) async throws(AMQPError) -> AMQPConnection {
-        let loop = ConnectionLoop(configuration: configuration, logger: logger)
-        loop.onBlocked = onBlocked
-        try await loop.start()
-        return AMQPConnection(loop: loop, configuration: configuration)
+        let thread = try await ConnectionThread.start(
+            configuration: configuration, logger: logger, onBlocked: onBlocked)
+        return AMQPConnection(thread: thread, configuration: configuration)
     }
 
     /// Opens a new channel.
     public func openChannel() async throws(AMQPError) -> AMQPChannel {
-        let id = try await loop.perform { loop throws(AMQPError) in try loop.openChannel() }
+        let id = try await thread.perform { loop throws(AMQPError) in try loop.openChannel() }
         return AMQPChannel(id: id, connection: self)
     }
 
     /// Closes every channel and the connection with the close handshake, then ends the thread.
     public func close() async {
-        loop.requestClose()
-        _ = await loop.waitUntilClosed()
+        thread.requestClose()
+        _ = await thread.waitUntilClosed()
     }
 
     /// False once the connection has ended, for whatever reason.
-    public var isOpen: Bool { loop.isOpen }
+    public var isOpen: Bool { thread.isOpen }
 
     /// Waits until the connection ends; returns why (``AMQPError/closedByClient`` after ``close()``).
     public func closed() async -> AMQPError {
-        await loop.waitUntilClosed() ?? .closedByClient
+        await thread.waitUntilClosed() ?? .closedByClient
     }
 }

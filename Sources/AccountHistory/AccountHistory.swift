@@ -1,4 +1,5 @@
 public import AccountProjection
+import JSON
 
 /// A deterministic, valid, interleaved history of account events (docs/events.md#field-rules), the
 /// workload `accountctl publish` sends and `accountctl verify` checks against.
@@ -23,8 +24,6 @@ public struct HistoryGenerator: Sequence, Sendable {
     public let seed: UInt64
     public let closeRate: Double
 
-    /// `occurredAt` of the first event.
-    public static let firstTimestamp = "2026-11-24T15:00:00.000Z"
     /// How far `occurredAt` advances per event of the log.
     public static let stepMilliseconds = 250
 

@@ -10,6 +10,10 @@ public import AMQP
 /// - `streamArguments`: extra arguments used only when the stream is created here
 ///   (e.g. `x-max-age` retention); an existing stream is used as it is.
 public struct Topology: Sendable, Equatable {
+    public static let defaultExchange = "accounts"
+    public static let defaultStream = "accounts.events"
+    public static let defaultInvalidQueue = "accounts.events.invalid"
+
     public var exchange: String
     public var stream: String
     public var invalidQueue: String
@@ -17,9 +21,9 @@ public struct Topology: Sendable, Equatable {
     public var streamArguments: AMQPTable
 
     public init(
-        exchange: String = "accounts",
-        stream: String = "accounts.events",
-        invalidQueue: String = "accounts.events.invalid",
+        exchange: String = Topology.defaultExchange,
+        stream: String = Topology.defaultStream,
+        invalidQueue: String = Topology.defaultInvalidQueue,
         bindingKey: String = "account.#",
         streamArguments: AMQPTable = [:]
     ) {

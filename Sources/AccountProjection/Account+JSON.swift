@@ -1,3 +1,5 @@
+public import JSON
+
 extension Account {
     /// Writes the account as the read API shows it (docs/read-api.md): exactly
     /// `{"id","owner","currency","balance","status","version","openedAt","updatedAt"}`.

@@ -1,3 +1,5 @@
+import JSON
+
 /// Decodes and validates an event body (docs/events.md#field-rules and #decoding-details) in one pass over
 /// its bytes.
 ///
@@ -48,8 +50,9 @@ public enum EventDecoder {
         withUTF8Bytes(id) { isValidAccountID(bytes: $0) }
     }
 
+    /// The same rule on raw bytes (the read API checks the id in the request target).
     @inline(__always)
-    static func isValidAccountID(bytes: UnsafeRawBufferPointer) -> Bool {
+    public static func isValidAccountID(bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count >= 1 && bytes.count <= 64 else { return false }
         for byte in bytes {
             switch byte {

@@ -1,3 +1,5 @@
+import JSON
+
 /// What one `apply` did with the event it was given.
 public enum Disposition: Sendable, Equatable {
     /// Applied to its account.
@@ -75,10 +77,8 @@ public struct Projection<Origin> {
 
     var table = AccountTable()
     var parking = ParkingLot<Origin>()
-    /// Record indices of opened accounts in byte order of id, as of the last listing.
-    private var sortedIDs: [Int32] = []
-    /// Accounts opened since, in no order: merged in by the next listing.
-    var pendingIDs: [Int32] = []
+    /// The opened accounts in byte order of id, for listings.
+    var order = AccountOrder()
     var opened = 0
     var applied = 0
     var duplicates = 0
@@ -198,7 +198,7 @@ public struct Projection<Origin> {
             table[account].openedAt = event.occurredAt
             table[account].phase = .open
             opened += 1
-            pendingIDs.append(Int32(account))
+            order.insert(Int32(account))
         case .moneyDeposited:
             let (balance, overflow) = table[account].balance.addingReportingOverflow(event.amount)
             if overflow {
@@ -278,67 +278,11 @@ public struct Projection<Origin> {
 
     /// Up to `limit` opened accounts whose ids come after `after` (any string) in byte
     /// order, ascending, and whether more follow. Mutating: it sorts the accounts opened
-    /// since the last listing into place.
+    /// since the last listing or upkeep into place.
     public mutating func accounts(after: String?, limit: Int) -> (items: [Account], hasMore: Bool) {
-        mergePendingIDs()
-        let records = table.records
-        var start = 0
-        if let after {
-            // The first id greater than `after`.
-            var high = sortedIDs.count
-            withUTF8Bytes(after) { afterBytes in
-                while start < high {
-                    let middle = (start + high) / 2
-                    let id = records[Int(sortedIDs[middle])].id
-                    if withUTF8Bytes(id, { bytesPrecede(afterBytes, $0) }) {
-                        high = middle
-                    } else {
-                        start = middle + 1
-                    }
-                }
-            }
-        }
-        let end = start + min(max(0, limit), sortedIDs.count - start)
-        let items = sortedIDs[start..<end].map { records[Int($0)].account }
-        return (items, end < sortedIDs.count)
-    }
-
-    /// Sorts the new ids and merges them into the sorted ones: O(k log k + n) for k new.
-    private mutating func mergePendingIDs() {
-        guard !pendingIDs.isEmpty else { return }
-        let records = table.records
-        func precedes(_ a: Int32, _ b: Int32) -> Bool {
-            withUTF8Bytes(records[Int(a)].id) { a in withUTF8Bytes(records[Int(b)].id) { b in bytesPrecede(a, b) } }
-        }
-        // Sorting on the first 16 bytes as integers settles almost every comparison
-        // without touching the strings (a million ids sort in a fraction of the time).
-        var keyed = pendingIDs.map { SortKey(index: $0, id: records[Int($0)].id) }
-        pendingIDs = []
-        keyed.sort { a, b in
-            if a.head != b.head { return a.head < b.head }
-            if a.tail != b.tail { return a.tail < b.tail }
-            return precedes(a.index, b.index)
-        }
-        if sortedIDs.isEmpty {
-            sortedIDs = keyed.map(\.index)
-            return
-        }
-        var merged: [Int32] = []
-        merged.reserveCapacity(sortedIDs.count + keyed.count)
-        var i = 0
-        var j = 0
-        while i < sortedIDs.count && j < keyed.count {
-            if precedes(keyed[j].index, sortedIDs[i]) {
-                merged.append(keyed[j].index)
-                j += 1
-            } else {
-                merged.append(sortedIDs[i])
-                i += 1
-            }
-        }
-        merged.append(contentsOf: sortedIDs[i...])
-        merged.append(contentsOf: keyed[j...].lazy.map(\.index))
-        sortedIDs = merged
+        order.mergeUnsorted(table)
+        let (indices, hasMore) = order.page(after: after, limit: limit, table)
+        return (indices.map { table[Int($0)].account }, hasMore)
     }
 
     /// The counters as they stand.
@@ -359,24 +303,6 @@ public struct Projection<Origin> {
 }
 
 extension Projection: Sendable where Origin: Sendable {}
-
-/// An id's first 16 bytes as two big-endian integers, zero-padded: ids hold no zero
-/// byte, so comparing the integers agrees with byte order up to the 16th byte.
-private struct SortKey {
-    var head: UInt64 = 0
-    var tail: UInt64 = 0
-    var index: Int32
-
-    init(index: Int32, id: String) {
-        self.index = index
-        withUTF8Bytes(id) { bytes in
-            for i in 0..<min(bytes.count, 16) {
-                let shifted = UInt64(bytes[i]) << (56 - 8 * UInt64(i % 8))
-                if i < 8 { head |= shifted } else { tail |= shifted }
-            }
-        }
-    }
-}
 
 extension RejectionReason {
     /// The position of this reason's counter.

@@ -385,14 +385,18 @@ extension Projection {
                 projection.table[index].updatedAt = try reader.readString()
                 projection.table[index].balance = try reader.read()
                 projection.table[index].version = try reader.read()
-                projection.table[index].currency = try reader.read()
+                let currency: UInt32 = try reader.read()
+                guard currency <= 0x00FF_FFFF else {
+                    throw SnapshotError.corrupt("account \(id) has currency \(currency)")
+                }
+                projection.table[index].currency = currency
                 guard let phase = AccountRecord.Phase(rawValue: try reader.read()) else {
                     throw SnapshotError.corrupt("account \(id) has no valid phase")
                 }
                 projection.table[index].phase = phase
                 if phase != .unopened {
                     projection.opened += 1
-                    projection.pendingIDs.append(Int32(index))
+                    projection.order.insert(Int32(index))
                 }
             }
             let parked: UInt32 = try reader.read()
@@ -410,6 +414,8 @@ extension Projection {
                 projection.table[account].parked += 1
             }
             guard reader.isAtEnd else { throw SnapshotError.corrupt("bytes after the payload") }
+            // Sorted here, outside any lock, not by the first listing under it.
+            projection.order.mergeUnsorted(projection.table)
             return (projection, offset)
         } catch .truncated {
             throw .corrupt("the payload ends early")

@@ -44,17 +44,11 @@ public struct AccountPage: Sendable, Equatable {
     }
 }
 
+/// What `/stats` and the status page show: the projection's counters (read through as
+/// `statistics.accounts` and so on) and what only the service knows.
+@dynamicMemberLookup
 public struct ServiceStatistics: Sendable, Equatable {
-    /// Opened accounts, closed ones included.
-    public var accounts: Int
-    public var eventsApplied: Int
-    public var duplicates: Int
-    /// Events sent to the invalid queue, all reasons together.
-    public var invalid: Int
-    /// Invalid events by reason (the status page's; `/stats` shows the total only).
-    public var invalidByReason: [RejectionReason: Int]
-    /// Events waiting for a gap in their account's history to fill.
-    public var parked: Int
+    public var projection: ProjectionStatistics
     /// The offset of the last delivery handled; nil before the first.
     public var lastOffset: Int64?
     public var caughtUp: Bool
@@ -62,25 +56,18 @@ public struct ServiceStatistics: Sendable, Equatable {
     public var broker: String?
 
     public init(
-        accounts: Int = 0,
-        eventsApplied: Int = 0,
-        duplicates: Int = 0,
-        invalid: Int = 0,
-        invalidByReason: [RejectionReason: Int] = [:],
-        parked: Int = 0,
-        lastOffset: Int64? = nil,
-        caughtUp: Bool = false,
+        projection: ProjectionStatistics = ProjectionStatistics(), lastOffset: Int64? = nil, caughtUp: Bool = false,
         broker: String? = nil
     ) {
+        self.projection = projection
         self.broker = broker
-        self.accounts = accounts
-        self.eventsApplied = eventsApplied
-        self.duplicates = duplicates
-        self.invalid = invalid
-        self.invalidByReason = invalidByReason
-        self.parked = parked
         self.lastOffset = lastOffset
         self.caughtUp = caughtUp
+    }
+
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<ProjectionStatistics, Value>) -> Value {
+        get { projection[keyPath: keyPath] }
+        set { projection[keyPath: keyPath] = newValue }
     }
 }
 

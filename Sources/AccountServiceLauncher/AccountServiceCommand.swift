@@ -1,6 +1,6 @@
 import AMQP
 import AccountMessaging
-public import AccountService
+import AccountService
 public import Logging
 public import ServiceLifecycle
 public import Tracing
@@ -59,13 +59,14 @@ public enum AccountServiceCommand {
                 flag: "replica-name", variable: "REPLICA_NAME", defaultText: "the host name",
                 help: "Name in X-Served-By and /stats", valueName: "name"),
             .init(
-                flag: "exchange", variable: "EXCHANGE", defaultText: "accounts", help: "Topic exchange of the events",
+                flag: "exchange", variable: "EXCHANGE", defaultText: Topology.defaultExchange,
+                help: "Topic exchange of the events",
                 valueName: "name"),
             .init(
-                flag: "events-stream", variable: "EVENTS_STREAM", defaultText: "accounts.events",
+                flag: "events-stream", variable: "EVENTS_STREAM", defaultText: Topology.defaultStream,
                 help: "The event log, a RabbitMQ stream", valueName: "name"),
             .init(
-                flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: "accounts.events.invalid",
+                flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: Topology.defaultInvalidQueue,
                 help: "Queue for events that cannot be applied", valueName: "name"),
             .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
@@ -225,9 +226,9 @@ public enum AccountServiceCommand {
             return number
         }
         let topology = Topology(
-            exchange: try text("exchange", "EXCHANGE", "accounts"),
-            stream: try text("events-stream", "EVENTS_STREAM", "accounts.events"),
-            invalidQueue: try text("invalid-queue", "INVALID_QUEUE", "accounts.events.invalid"))
+            exchange: try text("exchange", "EXCHANGE", Topology.defaultExchange),
+            stream: try text("events-stream", "EVENTS_STREAM", Topology.defaultStream),
+            invalidQueue: try text("invalid-queue", "INVALID_QUEUE", Topology.defaultInvalidQueue))
         let prefetch: Int = try number("prefetch", "PREFETCH", 1000)
         guard (1...65535).contains(prefetch) else {
             throw SettingError(setting: "PREFETCH / --prefetch", problem: "\(prefetch) is not in 1..65535")

@@ -1,5 +1,5 @@
-import AccountProjection
 import ArgumentParser
+import JSON
 
 /// How a subcommand prints its result on standard output.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {

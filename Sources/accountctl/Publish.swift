@@ -3,6 +3,7 @@ import AccountHistory
 import AccountMessaging
 import AccountProjection
 import ArgumentParser
+import JSON
 
 #if canImport(Glibc)
     import Glibc

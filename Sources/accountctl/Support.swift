@@ -61,12 +61,13 @@ func writeAll(fd: Int32, _ bytes: [UInt8]) {
     }
 }
 
-/// Monotonic seconds.
+/// Monotonic seconds since the first call (only differences and deadlines use them).
 func now() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    let elapsed = (ContinuousClock.now - clockOrigin).components
+    return Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
 }
+
+private let clockOrigin = ContinuousClock.now
 
 /// A buffered writer to a file descriptor (stdout, or a file it opened).
 final class OutputFile {
@@ -228,27 +229,35 @@ func percentEncoded(_ text: String) -> String {
 
 /// The three broker object names, as flags or environment variables (docs/events.md#broker-topology).
 struct TopologyOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Topic exchange to publish to [env: EXCHANGE] (default: accounts)", valueName: "name"))
-    var exchange: String?
-
     @Option(
         help: ArgumentHelp(
-            "Stream (event log) declared and bound to the exchange with account.# [env: EVENTS_STREAM] (default: accounts.events)",
+            "Topic exchange to publish to [env: EXCHANGE] (default: \(Topology.defaultExchange))", valueName: "name"))
+    var exchange: String?
+
+    // The service's name for the flag, so that both programs take the same one.
+    @Option(
+        name: .customLong("events-stream"),
+        help: ArgumentHelp(
+            "Stream (event log) declared and bound to the exchange with account.# [env: EVENTS_STREAM] (default: \(Topology.defaultStream))",
             valueName: "name"))
     var stream: String?
+
+    /// The old spelling of --events-stream, still accepted.
+    @Option(name: .customLong("stream"), help: .hidden)
+    var streamAlias: String?
 
     @Option(
         name: .customLong("invalid-queue"),
         help: ArgumentHelp(
-            "Queue for events the service cannot apply, declared with the rest [env: INVALID_QUEUE] (default: accounts.events.invalid)",
+            "Queue for events the service cannot apply, declared with the rest [env: INVALID_QUEUE] (default: \(Topology.defaultInvalidQueue))",
             valueName: "name"))
     var invalidQueue: String?
 
     func topology(environment: Environment = .process) -> Topology {
         Topology(
-            exchange: exchange ?? environment["EXCHANGE"] ?? "accounts",
-            stream: stream ?? environment["EVENTS_STREAM"] ?? "accounts.events",
-            invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? "accounts.events.invalid")
+            exchange: exchange ?? environment["EXCHANGE"] ?? Topology.defaultExchange,
+            stream: stream ?? streamAlias ?? environment["EVENTS_STREAM"] ?? Topology.defaultStream,
+            invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? Topology.defaultInvalidQueue)
     }
 }
 

@@ -1,6 +1,7 @@
 import AccountHistory
 import AccountProjection
 import ArgumentParser
+import JSON
 
 #if canImport(Glibc)
     import Glibc

@@ -13,47 +13,46 @@ struct AMQPBrokerTests {
         let channel = try await connection.openChannel()
         let stream = TestBroker.uniqueName("test.stream")
         try await channel.declareQueue(stream, arguments: ["x-queue-type": .string("stream")])
-        defer {
-            Task {
-                _ = try? await channel.deleteQueue(stream); await connection.close()
+        try await cleaningUp({
+            _ = try? await channel.deleteQueue(stream); await connection.close()
+        }) {
+
+            try await channel.enablePublisherConfirms()
+            let messages = (0..<10_000).map { i in
+                AMQPMessage(
+                    exchange: "", routingKey: stream, body: body(i),
+                    properties: AMQPProperties(
+                        contentType: "text/plain", headers: ["n": .int64(Int64(i))], deliveryMode: 2,
+                        messageID: "id-\(i)", timestamp: 1_764_000_000, type: "Test"),
+                    mandatory: true)
             }
-        }
+            // One call: all 10,000 written at once, confirms read as they come (many in flight).
+            let outcomes = try await channel.publish(messages)
+            #expect(outcomes.count == 10_000)
+            #expect(outcomes.allSatisfy { $0 == .confirmed })
 
-        try await channel.enablePublisherConfirms()
-        let messages = (0..<10_000).map { i in
-            AMQPMessage(
-                exchange: "", routingKey: stream, body: body(i),
-                properties: AMQPProperties(
-                    contentType: "text/plain", headers: ["n": .int64(Int64(i))], deliveryMode: 2,
-                    messageID: "id-\(i)", timestamp: 1_764_000_000, type: "Test"),
-                mandatory: true)
+            let consumerChannel = try await connection.openChannel()
+            try await consumerChannel.qos(prefetchCount: 500)
+            let consumer = try await consumerChannel.consume(
+                queue: stream, arguments: ["x-stream-offset": .string("first")])
+            var expected: Int64 = 0
+            for try await delivery in consumer {
+                #expect(delivery.streamOffset == expected)
+                if delivery.streamOffset != expected { break }
+                #expect(delivery.body == body(Int(expected)))
+                #expect(delivery.properties.messageID == "id-\(expected)")
+                #expect(delivery.properties.headers?["n"] == .int64(expected))
+                #expect(delivery.properties.contentType == "text/plain")
+                #expect(delivery.properties.type == "Test")
+                #expect(delivery.properties.deliveryMode == 2)
+                #expect(delivery.routingKey == stream)
+                expected += 1
+                if expected % 250 == 0 { consumerChannel.ack(deliveryTag: delivery.deliveryTag, multiple: true) }
+                if expected == 10_000 { break }
+            }
+            #expect(expected == 10_000)
+            try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
         }
-        // One call: all 10,000 written at once, confirms read as they come (many in flight).
-        let outcomes = try await channel.publish(messages)
-        #expect(outcomes.count == 10_000)
-        #expect(outcomes.allSatisfy { $0 == .confirmed })
-
-        let consumerChannel = try await connection.openChannel()
-        try await consumerChannel.qos(prefetchCount: 500)
-        let consumer = try await consumerChannel.consume(
-            queue: stream, arguments: ["x-stream-offset": .string("first")])
-        var expected: Int64 = 0
-        for try await delivery in consumer {
-            #expect(delivery.streamOffset == expected)
-            if delivery.streamOffset != expected { break }
-            #expect(delivery.body == body(Int(expected)))
-            #expect(delivery.properties.messageID == "id-\(expected)")
-            #expect(delivery.properties.headers?["n"] == .int64(expected))
-            #expect(delivery.properties.contentType == "text/plain")
-            #expect(delivery.properties.type == "Test")
-            #expect(delivery.properties.deliveryMode == 2)
-            #expect(delivery.routingKey == stream)
-            expected += 1
-            if expected % 250 == 0 { consumerChannel.ack(deliveryTag: delivery.deliveryTag, multiple: true) }
-            if expected == 10_000 { break }
-        }
-        #expect(expected == 10_000)
-        try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
     }
 
     @Test("concurrent publish calls on one channel each get their own confirms")
@@ -160,128 +159,134 @@ struct AMQPBrokerTests {
     @Test("a publish to a missing exchange fails with the broker's 404 and the connection stays usable")
     func missingExchange() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        try await channel.enablePublisherConfirms()
-        let missing = TestBroker.uniqueName("no.such.exchange")
-        await #expect {
-            _ = try await channel.publish(AMQPMessage(exchange: missing, routingKey: "x", body: [1]))
-        } throws: { error in
-            guard case .channelClosed(let code, let reply) = error as? AMQPError else { return false }
-            return code == 404 && reply.contains("NOT_FOUND") && reply.contains(missing)
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            try await channel.enablePublisherConfirms()
+            let missing = TestBroker.uniqueName("no.such.exchange")
+            await #expect {
+                _ = try await channel.publish(AMQPMessage(exchange: missing, routingKey: "x", body: [1]))
+            } throws: { error in
+                guard case .channelClosed(let code, let reply) = error as? AMQPError else { return false }
+                return code == 404 && reply.contains("NOT_FOUND") && reply.contains(missing)
+            }
+            // The channel is gone, the connection is not.
+            await #expect(throws: AMQPError.self) { try await channel.qos(prefetchCount: 1) }
+            #expect(connection.isOpen)
+            let fresh = try await connection.openChannel()
+            let queue = TestBroker.uniqueName("test.after404")
+            let declared = try await fresh.declareQueue(queue, durable: false, autoDelete: true)
+            #expect(declared.queue == queue)
+            try await fresh.deleteQueue(queue)
         }
-        // The channel is gone, the connection is not.
-        await #expect(throws: AMQPError.self) { try await channel.qos(prefetchCount: 1) }
-        #expect(connection.isOpen)
-        let fresh = try await connection.openChannel()
-        let queue = TestBroker.uniqueName("test.after404")
-        let declared = try await fresh.declareQueue(queue, durable: false, autoDelete: true)
-        #expect(declared.queue == queue)
-        try await fresh.deleteQueue(queue)
     }
 
     @Test("a passive declare of a missing queue is a typed 404 on the channel")
     func passiveMissingQueue() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        await #expect {
-            try await channel.declareQueue(TestBroker.uniqueName("missing"), passive: true)
-        } throws: { error in
-            if case .channelClosed(404, _) = error as? AMQPError { return true }
-            return false
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            await #expect {
+                try await channel.declareQueue(TestBroker.uniqueName("missing"), passive: true)
+            } throws: { error in
+                if case .channelClosed(404, _) = error as? AMQPError { return true }
+                return false
+            }
+            #expect(connection.isOpen)
         }
-        #expect(connection.isOpen)
     }
 
     @Test("a passive declare reports the message count, and redeclaring with other arguments is refused")
     func passiveDeclareAndPreconditionFailed() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        let queue = TestBroker.uniqueName("test.count")
-        try await channel.declareQueue(queue, durable: false)
-        try await channel.enablePublisherConfirms()
-        _ = try await channel.publish((0..<5).map { AMQPMessage(exchange: "", routingKey: queue, body: body($0)) })
-        let passive = try await channel.declareQueue(queue, passive: true)
-        #expect(passive.messageCount == 5)
-        await #expect {
-            try await channel.declareQueue(queue, durable: true)
-        } throws: { error in
-            if case .channelClosed(406, let reply) = error as? AMQPError {
-                return reply.contains("PRECONDITION_FAILED")
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            let queue = TestBroker.uniqueName("test.count")
+            try await channel.declareQueue(queue, durable: false)
+            try await channel.enablePublisherConfirms()
+            _ = try await channel.publish((0..<5).map { AMQPMessage(exchange: "", routingKey: queue, body: body($0)) })
+            let passive = try await channel.declareQueue(queue, passive: true)
+            #expect(passive.messageCount == 5)
+            await #expect {
+                try await channel.declareQueue(queue, durable: true)
+            } throws: { error in
+                if case .channelClosed(406, let reply) = error as? AMQPError {
+                    return reply.contains("PRECONDITION_FAILED")
+                }
+                return false
             }
-            return false
+            let other = try await connection.openChannel()
+            #expect(try await other.deleteQueue(queue) == 5)
         }
-        let other = try await connection.openChannel()
-        #expect(try await other.deleteQueue(queue) == 5)
     }
 
     @Test("an unroutable mandatory publish comes back as returned")
     func returnedMessage() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        let exchange = TestBroker.uniqueName("test.topic")
-        try await channel.declareExchange(exchange, type: "topic", durable: false, autoDelete: true)
-        try await channel.enablePublisherConfirms()
-        let outcomes = try await channel.publish([
-            AMQPMessage(exchange: exchange, routingKey: "nowhere", body: [1], mandatory: true),
-            AMQPMessage(exchange: exchange, routingKey: "nowhere", body: [2], mandatory: false),
-        ])
-        #expect(outcomes == [.returned(code: 312, reply: "NO_ROUTE"), .confirmed])
-        try await channel.deleteExchange(exchange)
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            let exchange = TestBroker.uniqueName("test.topic")
+            try await channel.declareExchange(exchange, type: "topic", durable: false, autoDelete: true)
+            try await channel.enablePublisherConfirms()
+            let outcomes = try await channel.publish([
+                AMQPMessage(exchange: exchange, routingKey: "nowhere", body: [1], mandatory: true),
+                AMQPMessage(exchange: exchange, routingKey: "nowhere", body: [2], mandatory: false),
+            ])
+            #expect(outcomes == [.returned(code: 312, reply: "NO_ROUTE"), .confirmed])
+            try await channel.deleteExchange(exchange)
+        }
     }
 
     @Test("bindings route by topic, and nack/requeue redelivers")
     func bindAndNack() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        let exchange = TestBroker.uniqueName("test.ex")
-        let queue = TestBroker.uniqueName("test.q")
-        try await channel.declareExchange(exchange, type: "topic", durable: false, autoDelete: true)
-        try await channel.declareQueue(queue, durable: false, autoDelete: true)
-        try await channel.bindQueue(queue, to: exchange, routingKey: "account.#")
-        try await channel.enablePublisherConfirms()
-        let outcomes = try await channel.publish([
-            AMQPMessage(exchange: exchange, routingKey: "account.opened", body: [1], mandatory: true),
-            AMQPMessage(exchange: exchange, routingKey: "other.thing", body: [2], mandatory: true),
-        ])
-        #expect(outcomes[0] == .confirmed)
-        #expect(outcomes[1] == .returned(code: 312, reply: "NO_ROUTE"))
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            let exchange = TestBroker.uniqueName("test.ex")
+            let queue = TestBroker.uniqueName("test.q")
+            try await channel.declareExchange(exchange, type: "topic", durable: false, autoDelete: true)
+            try await channel.declareQueue(queue, durable: false, autoDelete: true)
+            try await channel.bindQueue(queue, to: exchange, routingKey: "account.#")
+            try await channel.enablePublisherConfirms()
+            let outcomes = try await channel.publish([
+                AMQPMessage(exchange: exchange, routingKey: "account.opened", body: [1], mandatory: true),
+                AMQPMessage(exchange: exchange, routingKey: "other.thing", body: [2], mandatory: true),
+            ])
+            #expect(outcomes[0] == .confirmed)
+            #expect(outcomes[1] == .returned(code: 312, reply: "NO_ROUTE"))
 
-        try await channel.qos(prefetchCount: 1)
-        let consumer = try await channel.consume(queue: queue)
-        var iterator = consumer.makeAsyncIterator()
-        let first = try #require(try await iterator.next())
-        #expect(first.body == [1])
-        #expect(!first.redelivered)
-        channel.nack(deliveryTag: first.deliveryTag, requeue: true)
-        let again = try #require(try await iterator.next())
-        #expect(again.body == [1])
-        #expect(again.redelivered)
-        channel.ack(deliveryTag: again.deliveryTag)
-        try await channel.cancel(consumerTag: consumer.consumerTag)
-        #expect(try await iterator.next() == nil)
+            try await channel.qos(prefetchCount: 1)
+            let consumer = try await channel.consume(queue: queue)
+            var iterator = consumer.makeAsyncIterator()
+            let first = try #require(try await iterator.next())
+            #expect(first.body == [1])
+            #expect(!first.redelivered)
+            channel.nack(deliveryTag: first.deliveryTag, requeue: true)
+            let again = try #require(try await iterator.next())
+            #expect(again.body == [1])
+            #expect(again.redelivered)
+            channel.ack(deliveryTag: again.deliveryTag)
+            try await channel.cancel(consumerTag: consumer.consumerTag)
+            #expect(try await iterator.next() == nil)
+        }
     }
 
     @Test("deleting a consumed queue cancels the consumer with a typed error")
     func brokerCancelsConsumer() async throws {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        let queue = TestBroker.uniqueName("test.cancel")
-        try await channel.declareQueue(queue, durable: false)
-        try await channel.qos(prefetchCount: 10)
-        let consumer = try await channel.consume(queue: queue)
-        let other = try await connection.openChannel()
-        try await other.deleteQueue(queue)
-        await #expect {
-            for try await _ in consumer {}
-        } throws: { error in
-            if case .consumerCancelled = error as? AMQPError { return true }
-            return false
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            let queue = TestBroker.uniqueName("test.cancel")
+            try await channel.declareQueue(queue, durable: false)
+            try await channel.qos(prefetchCount: 10)
+            let consumer = try await channel.consume(queue: queue)
+            let other = try await connection.openChannel()
+            try await other.deleteQueue(queue)
+            await #expect {
+                for try await _ in consumer {}
+            } throws: { error in
+                if case .consumerCancelled = error as? AMQPError { return true }
+                return false
+            }
         }
     }
 
@@ -328,13 +333,14 @@ struct AMQPBrokerTests {
     @Test("an idle connection with 1 s heartbeats stays open for 3 intervals and more")
     func heartbeatsKeepIdleConnectionOpen() async throws {
         let connection = try await TestBroker.connect(heartbeat: 1)
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        try await Task.sleep(for: .milliseconds(3_500))
-        #expect(connection.isOpen)
-        let queue = TestBroker.uniqueName("test.heartbeat")
-        try await channel.declareQueue(queue, durable: false, autoDelete: true)
-        try await channel.deleteQueue(queue)
+        try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            try await Task.sleep(for: .milliseconds(3_500))
+            #expect(connection.isOpen)
+            let queue = TestBroker.uniqueName("test.heartbeat")
+            try await channel.declareQueue(queue, durable: false, autoDelete: true)
+            try await channel.deleteQueue(queue)
+        }
     }
 
     @Test("closing the connection ends consumers cleanly and later calls fail with closedByClient")

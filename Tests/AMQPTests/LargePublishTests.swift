@@ -27,32 +27,31 @@ struct LargePublishTests {
         let queue = TestBroker.uniqueName("test.large")
         try await channel.declareQueue(queue, durable: false, autoDelete: false)
         try await channel.enablePublisherConfirms()
-        defer {
-            Task {
-                _ = try? await channel.deleteQueue(queue)
-                await connection.close()
+        try await cleaningUp({
+            _ = try? await channel.deleteQueue(queue)
+            await connection.close()
+        }) {
+            let sizes = [3 << 20, 100 << 20, 10]
+            for (index, size) in sizes.enumerated() {
+                let outcome = try await channel.publish(
+                    AMQPMessage(exchange: "", routingKey: queue, body: body(size: size, seed: UInt8(index))))
+                #expect(outcome == .confirmed, "message of \(size) bytes")
             }
-        }
-        let sizes = [3 << 20, 100 << 20, 10]
-        for (index, size) in sizes.enumerated() {
-            let outcome = try await channel.publish(
-                AMQPMessage(exchange: "", routingKey: queue, body: body(size: size, seed: UInt8(index))))
-            #expect(outcome == .confirmed, "message of \(size) bytes")
-        }
 
-        let consumerChannel = try await connection.openChannel()
-        try await consumerChannel.qos(prefetchCount: 1)
-        let consumer = try await consumerChannel.consume(queue: queue)
-        var seen = 0
-        for try await delivery in consumer {
-            #expect(delivery.body.count == sizes[seen])
-            #expect(sameBytes(delivery.body, body(size: sizes[seen], seed: UInt8(seen))), "message \(seen) intact")
-            consumerChannel.ack(deliveryTag: delivery.deliveryTag, multiple: false)
-            seen += 1
-            if seen == sizes.count { break }
+            let consumerChannel = try await connection.openChannel()
+            try await consumerChannel.qos(prefetchCount: 1)
+            let consumer = try await consumerChannel.consume(queue: queue)
+            var seen = 0
+            for try await delivery in consumer {
+                #expect(delivery.body.count == sizes[seen])
+                #expect(sameBytes(delivery.body, body(size: sizes[seen], seed: UInt8(seen))), "message \(seen) intact")
+                consumerChannel.ack(deliveryTag: delivery.deliveryTag, multiple: false)
+                seen += 1
+                if seen == sizes.count { break }
+            }
+            #expect(seen == sizes.count)
+            try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
         }
-        #expect(seen == sizes.count)
-        try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
     }
 
     @Test("while a 64 MB publish is written in parts, another channel's methods run and its publishes follow")
@@ -64,21 +63,20 @@ struct LargePublishTests {
         try await big.declareQueue(queue, durable: false, autoDelete: false)
         try await big.enablePublisherConfirms()
         try await small.enablePublisherConfirms()
-        defer {
-            Task {
-                _ = try? await big.deleteQueue(queue)
-                await connection.close()
-            }
+        try await cleaningUp({
+            _ = try? await big.deleteQueue(queue)
+            await connection.close()
+        }) {
+            let ticket = big.startPublishing([
+                AMQPMessage(exchange: "", routingKey: queue, body: body(size: 64 << 20, seed: 7))
+            ])
+            let others = try await small.publish(
+                (0..<100).map { AMQPMessage(exchange: "", routingKey: queue, body: body(size: 100, seed: UInt8($0))) })
+            #expect(others.allSatisfy { $0 == .confirmed })
+            #expect(try await ticket.outcomes() == [.confirmed])
+            let declared = try await small.declareQueue(queue, passive: true)
+            #expect(declared.messageCount == 101)
         }
-        let ticket = big.startPublishing([
-            AMQPMessage(exchange: "", routingKey: queue, body: body(size: 64 << 20, seed: 7))
-        ])
-        let others = try await small.publish(
-            (0..<100).map { AMQPMessage(exchange: "", routingKey: queue, body: body(size: 100, seed: UInt8($0))) })
-        #expect(others.allSatisfy { $0 == .confirmed })
-        #expect(try await ticket.outcomes() == [.confirmed])
-        let declared = try await small.declareQueue(queue, passive: true)
-        #expect(declared.messageCount == 101)
     }
 
     @Test("a method on the channel of a half-written message waits for the message's end: no protocol error")
@@ -88,20 +86,19 @@ struct LargePublishTests {
         let queue = TestBroker.uniqueName("test.samechannel")
         try await channel.declareQueue(queue, durable: false, autoDelete: false)
         try await channel.enablePublisherConfirms()
-        defer {
-            Task {
-                _ = try? await channel.deleteQueue(queue)
-                await connection.close()
-            }
+        try await cleaningUp({
+            _ = try? await channel.deleteQueue(queue)
+            await connection.close()
+        }) {
+            let ticket = channel.startPublishing([
+                AMQPMessage(exchange: "", routingKey: queue, body: body(size: 64 << 20, seed: 3))
+            ])
+            let declared = try await channel.declareQueue(queue, passive: true)
+            #expect(declared.queue == queue)
+            #expect(try await ticket.outcomes() == [.confirmed])
+            #expect(connection.isOpen)
+            #expect(try await channel.declareQueue(queue, passive: true).messageCount == 1)
         }
-        let ticket = channel.startPublishing([
-            AMQPMessage(exchange: "", routingKey: queue, body: body(size: 64 << 20, seed: 3))
-        ])
-        let declared = try await channel.declareQueue(queue, passive: true)
-        #expect(declared.queue == queue)
-        #expect(try await ticket.outcomes() == [.confirmed])
-        #expect(connection.isOpen)
-        #expect(try await channel.declareQueue(queue, passive: true).messageCount == 1)
     }
 }
 

@@ -1,5 +1,6 @@
 import AccountHistory
 import AccountProjection
+import JSON
 import Testing
 
 /// FNV-1a over every body and a newline: a digest of the whole JSONL output.

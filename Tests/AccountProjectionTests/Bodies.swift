@@ -1,4 +1,5 @@
 import AccountProjection
+import JSON
 
 /// Event bodies for the tests. Each member is a raw JSON fragment, so a test can put
 /// any value (or none: nil) in any place.

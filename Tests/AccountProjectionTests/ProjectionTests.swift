@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import AccountProjection
@@ -460,7 +461,7 @@ struct AccountTableTests {
         #expect(table.count == model.count)
         for (id, index) in model {
             #expect(table.find(id) == index)
-            #expect(table.records[index].id == id)
+            #expect(table[index].id == id)
         }
         #expect(table.find("absent") == nil)
     }

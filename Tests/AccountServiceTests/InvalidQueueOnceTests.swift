@@ -59,9 +59,10 @@ struct InvalidQueueOnceTests {
 
     static func messageCount(_ queue: String) async throws -> Int {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        return try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        }
     }
 
     static func waitAll(_ replicas: [ServiceProcess], handled: Int) async {
@@ -77,87 +78,95 @@ struct InvalidQueueOnceTests {
     @Test("3 replicas, two restarts that replay, rejections interleaved: exactly one copy of each")
     func threeReplicasTwoRestarts() async throws {
         let topology = uniqueTopology("once")
-        defer { Task { await deleteTopology(topology) } }
-        let first = Self.round("a", count: 8)
-        try await publish(first.bodies, to: topology)
-        var replicas: [ServiceProcess] = []
-        for name in ["once-1", "once-2", "once-3"] {
-            replicas.append(
-                try await ServiceProcess(topology: topology, replica: name, extraEnvironment: Self.environment))
-        }
-        var total = first.bodies.count
-        var rejected = first.rejected
-        await Self.waitAll(replicas, handled: total)
-
-        for (round, restart) in [("b", 0), ("c", 1)] {
-            // A restart without a snapshot replays the whole stream, rejections and all.
-            #expect(await replicas[restart].terminate() == 0)
-            let next = Self.round(round, count: 6)
-            try await publish(next.bodies, to: topology)
-            total += next.bodies.count
-            rejected += next.rejected
-            replicas[restart] = try await ServiceProcess(
-                topology: topology, replica: "once-\(restart + 1)", extraEnvironment: Self.environment)
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let first = Self.round("a", count: 8)
+            try await publish(first.bodies, to: topology)
+            var replicas: [ServiceProcess] = []
+            for name in ["once-1", "once-2", "once-3"] {
+                replicas.append(
+                    try await ServiceProcess(topology: topology, replica: name, extraEnvironment: Self.environment))
+            }
+            var total = first.bodies.count
+            var rejected = first.rejected
             await Self.waitAll(replicas, handled: total)
-        }
 
-        let bodies = try await Self.invalidQueueBodies(topology, expected: rejected.count)
-        #expect(bodies.count == rejected.count)
-        #expect(Set(bodies) == Self.text(rejected))
-        for replica in replicas {
-            // Every replica counts every rejection, whoever published it.
-            let stats = StatsView(try #require(replica.get("/stats")).bodyText)
-            #expect(stats["invalid"] == Int64(rejected.count), "log:\n\(replica.log)")
+            for (round, restart) in [("b", 0), ("c", 1)] {
+                // A restart without a snapshot replays the whole stream, rejections and all.
+                #expect(await replicas[restart].terminate() == 0)
+                let next = Self.round(round, count: 6)
+                try await publish(next.bodies, to: topology)
+                total += next.bodies.count
+                rejected += next.rejected
+                replicas[restart] = try await ServiceProcess(
+                    topology: topology, replica: "once-\(restart + 1)", extraEnvironment: Self.environment)
+                await Self.waitAll(replicas, handled: total)
+            }
+
+            let bodies = try await Self.invalidQueueBodies(topology, expected: rejected.count)
+            #expect(bodies.count == rejected.count)
+            #expect(Set(bodies) == Self.text(rejected))
+            for replica in replicas {
+                // Every replica counts every rejection, whoever published it.
+                let stats = StatsView(try #require(replica.get("/stats")).bodyText)
+                #expect(stats["invalid"] == Int64(rejected.count), "log:\n\(replica.log)")
+            }
+            #expect(Self.publisher(among: replicas).count <= 1)
+            for replica in replicas { #expect(await replica.terminate() == 0) }
         }
-        #expect(Self.publisher(among: replicas).count <= 1)
-        for replica in replicas { #expect(await replica.terminate() == 0) }
     }
 
     @Test("killing the replica that publishes lets another one publish later rejections, once")
     func killedPublisherHandsOver() async throws {
         let topology = uniqueTopology("handover")
-        defer { Task { await deleteTopology(topology) } }
-        let first = Self.round("a", count: 3)
-        try await publish(first.bodies, to: topology)
-        let holder = try await ServiceProcess(topology: topology, replica: "hand-1", extraEnvironment: Self.environment)
-        #expect(await holder.waitUntilHandled(first.bodies.count), "log:\n\(holder.log)")
-        let other = try await ServiceProcess(topology: topology, replica: "hand-2", extraEnvironment: Self.environment)
-        #expect(await other.waitUntilHandled(first.bodies.count), "log:\n\(other.log)")
-        #expect(holder.log.contains("now publishes rejections"), "log:\n\(holder.log)")
-        #expect(!other.log.contains("now publishes rejections"), "log:\n\(other.log)")
-        #expect(await Self.waitForMessageCount(topology.invalidQueue, atLeast: first.rejected.count))
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let first = Self.round("a", count: 3)
+            try await publish(first.bodies, to: topology)
+            let holder = try await ServiceProcess(
+                topology: topology, replica: "hand-1", extraEnvironment: Self.environment)
+            #expect(await holder.waitUntilHandled(first.bodies.count), "log:\n\(holder.log)")
+            let other = try await ServiceProcess(
+                topology: topology, replica: "hand-2", extraEnvironment: Self.environment)
+            #expect(await other.waitUntilHandled(first.bodies.count), "log:\n\(other.log)")
+            #expect(holder.log.contains("now publishes rejections"), "log:\n\(holder.log)")
+            #expect(!other.log.contains("now publishes rejections"), "log:\n\(other.log)")
+            #expect(await Self.waitForMessageCount(topology.invalidQueue, atLeast: first.rejected.count))
 
-        await holder.kill9()
-        let second = Self.round("b", count: 3)
-        try await publish(second.bodies, to: topology)
-        #expect(await other.waitUntilHandled(first.bodies.count + second.bodies.count), "log:\n\(other.log)")
-        #expect(await other.wait(timeout: .seconds(30)) { other.log.contains("now publishes rejections") })
+            await holder.kill9()
+            let second = Self.round("b", count: 3)
+            try await publish(second.bodies, to: topology)
+            #expect(await other.waitUntilHandled(first.bodies.count + second.bodies.count), "log:\n\(other.log)")
+            #expect(await other.wait(timeout: .seconds(30)) { other.log.contains("now publishes rejections") })
 
-        let bodies = try await Self.invalidQueueBodies(topology, expected: first.rejected.count + second.rejected.count)
-        #expect(bodies.count == first.rejected.count + second.rejected.count)
-        #expect(Set(bodies) == Self.text(first.rejected + second.rejected))
-        #expect(await other.terminate() == 0)
+            let bodies = try await Self.invalidQueueBodies(
+                topology, expected: first.rejected.count + second.rejected.count)
+            #expect(bodies.count == first.rejected.count + second.rejected.count)
+            #expect(Set(bodies) == Self.text(first.rejected + second.rejected))
+            #expect(await other.terminate() == 0)
+        }
     }
 
     @Test("an invalid queue worked off stays empty when the replica replays; later rejections still arrive")
     func workedOffQueueIsNotRefilled() async throws {
         let topology = uniqueTopology("workedoff")
-        defer { Task { await deleteTopology(topology) } }
-        let first = Self.round("a", count: 4)
-        try await publish(first.bodies, to: topology)
-        var service = try await ServiceProcess(topology: topology, replica: "off-1", extraEnvironment: Self.environment)
-        #expect(await service.waitUntilHandled(first.bodies.count), "log:\n\(service.log)")
-        let workedOff = try await readQueue(topology.invalidQueue, count: first.rejected.count, timeout: .seconds(30))
-        #expect(workedOff.count == first.rejected.count)
-        #expect(await service.terminate() == 0)
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let first = Self.round("a", count: 4)
+            try await publish(first.bodies, to: topology)
+            var service = try await ServiceProcess(
+                topology: topology, replica: "off-1", extraEnvironment: Self.environment)
+            #expect(await service.waitUntilHandled(first.bodies.count), "log:\n\(service.log)")
+            let workedOff = try await readQueue(
+                topology.invalidQueue, count: first.rejected.count, timeout: .seconds(30))
+            #expect(workedOff.count == first.rejected.count)
+            #expect(await service.terminate() == 0)
 
-        service = try await ServiceProcess(topology: topology, replica: "off-1", extraEnvironment: Self.environment)
-        let second = Self.round("b", count: 2)
-        try await publish(second.bodies, to: topology)
-        #expect(await service.waitUntilHandled(first.bodies.count + second.bodies.count), "log:\n\(service.log)")
-        let bodies = try await Self.invalidQueueBodies(topology, expected: second.rejected.count)
-        #expect(Set(bodies) == Self.text(second.rejected))
-        #expect(bodies.count == second.rejected.count)
-        #expect(await service.terminate() == 0)
+            service = try await ServiceProcess(topology: topology, replica: "off-1", extraEnvironment: Self.environment)
+            let second = Self.round("b", count: 2)
+            try await publish(second.bodies, to: topology)
+            #expect(await service.waitUntilHandled(first.bodies.count + second.bodies.count), "log:\n\(service.log)")
+            let bodies = try await Self.invalidQueueBodies(topology, expected: second.rejected.count)
+            #expect(Set(bodies) == Self.text(second.rejected))
+            #expect(bodies.count == second.rejected.count)
+            #expect(await service.terminate() == 0)
+        }
     }
 }

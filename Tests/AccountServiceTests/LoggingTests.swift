@@ -1,4 +1,5 @@
 import AccountProjection
+import JSON
 import Logging
 import Synchronization
 import TestSupport

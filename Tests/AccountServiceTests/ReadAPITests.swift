@@ -278,7 +278,8 @@ struct ReadAPITests {
 
     @Test func statsWithFigures() {
         let stats = ServiceStatistics(
-            accounts: 20_000, eventsApplied: 199_990, duplicates: 3, invalid: 4, parked: 5,
+            projection: ProjectionStatistics(
+                accounts: 20_000, eventsApplied: 199_990, duplicates: 3, invalid: 4, parked: 5),
             lastOffset: 199_999, caughtUp: true
         )
         let api = ReadAPI(model: ReadAPIFakeModel(stats: stats), replicaName: "node \"7\" ü")
@@ -559,7 +560,7 @@ struct ReadAPIConventionTests {
     }
 
     @Test func corsForAnyOrigin() throws {
-        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", cors: try #require(CORSPolicy(allowOrigin: "*")))
+        let api = ReadAPI(model: ReadAPIFakeModel(), replicaName: "r", cors: CORSPolicy(allowOrigin: "*"))
         for uri in ["/accounts/acc-000001", "/accounts", "/nope", "/health"] {
             let answer = api.respond(method: "GET", uri: uri, fields: HTTPRequestFields(origin: "https://a.example"))
             #expect(answer.header("Access-Control-Allow-Origin") == "*", "\(uri)")
@@ -583,7 +584,7 @@ struct ReadAPIConventionTests {
     @Test func corsForOneOriginVariesOnOrigin() throws {
         let origin = "https://dash.example.org"
         let api = ReadAPI(
-            model: ReadAPIFakeModel(), replicaName: "r", cors: try #require(CORSPolicy(allowOrigin: origin)))
+            model: ReadAPIFakeModel(), replicaName: "r", cors: CORSPolicy(allowOrigin: origin))
         let answer = api.respond(method: "GET", uri: "/stats", fields: HTTPRequestFields(origin: origin))
         #expect(answer.header("Access-Control-Allow-Origin") == origin)
         #expect(answer.header("Vary") == "Origin")

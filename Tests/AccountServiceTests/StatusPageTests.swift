@@ -58,8 +58,9 @@ struct StatusPageFigures {
 @Suite("The status page at GET /")
 struct StatusPageTests {
     static let statistics = ServiceStatistics(
-        accounts: 1_234, eventsApplied: 56_789, duplicates: 12, invalid: 10,
-        invalidByReason: [.malformedJSON: 3, .unknownType: 2, .accountClosed: 4, .sequenceGap: 1], parked: 5,
+        projection: ProjectionStatistics(
+            accounts: 1_234, eventsApplied: 56_789, duplicates: 12, invalid: 10,
+            invalidByReason: [.malformedJSON: 3, .unknownType: 2, .accountClosed: 4, .sequenceGap: 1], parked: 5),
         lastOffset: 60_815, caughtUp: true)
 
     /// 90 s of samples: 10 applied/s for the first 60 s, then 40/s.

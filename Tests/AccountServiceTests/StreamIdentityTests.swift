@@ -27,26 +27,27 @@ struct StreamIdentityTests {
         arguments: [3, 40])
     func recreatedStreamIsRebuilt(newAccounts: Int) async throws {
         let topology = uniqueTopology("identity-\(newAccounts)")
-        defer { Task { await deleteTopology(topology) } }
-        try await publish(history("old", accounts: 10), to: topology)
-        let service = try await ServiceProcess(topology: topology, replica: "identity")
-        #expect(await service.waitUntilHandled(20), "log:\n\(service.log)")
-        #expect(service.get("/accounts/old-1")?.status == 200)
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            try await publish(history("old", accounts: 10), to: topology)
+            let service = try await ServiceProcess(topology: topology, replica: "identity")
+            #expect(await service.waitUntilHandled(20), "log:\n\(service.log)")
+            #expect(service.get("/accounts/old-1")?.status == 200)
 
-        try await replaceStream(topology, with: history("new", accounts: newAccounts))
-        let rebuilt = await service.wait(timeout: .seconds(40)) {
-            guard service.get("/ready")?.status == 200, let stats = service.get("/stats") else { return false }
-            let view = StatsView(stats.bodyText)
-            return view["accounts"] == newAccounts && view["eventsApplied"] == 2 * newAccounts
+            try await replaceStream(topology, with: history("new", accounts: newAccounts))
+            let rebuilt = await service.wait(timeout: .seconds(40)) {
+                guard service.get("/ready")?.status == 200, let stats = service.get("/stats") else { return false }
+                let view = StatsView(stats.bodyText)
+                return view["accounts"] == newAccounts && view["eventsApplied"] == 2 * newAccounts
+            }
+            #expect(rebuilt, "log:\n\(service.log)")
+            #expect(service.get("/accounts/old-1")?.status == 404, "an account of the old stream is still served")
+            #expect(service.get("/accounts/new-1")?.status == 200)
+            let noticed = service.log.split(separator: "\n").filter { $0.contains("was deleted or recreated") }
+            #expect(!noticed.isEmpty, "log:\n\(service.log)")
+            for line in noticed { print("StreamIdentityTests(\(newAccounts)): \(line)") }
+            let metrics = try #require(service.get("/metrics")).bodyText
+            #expect(metrics.contains("accountservice_stream_resets_total 1"), "metrics:\n\(metrics)")
+            #expect(await service.terminate() == 0)
         }
-        #expect(rebuilt, "log:\n\(service.log)")
-        #expect(service.get("/accounts/old-1")?.status == 404, "an account of the old stream is still served")
-        #expect(service.get("/accounts/new-1")?.status == 200)
-        let noticed = service.log.split(separator: "\n").filter { $0.contains("was deleted or recreated") }
-        #expect(!noticed.isEmpty, "log:\n\(service.log)")
-        for line in noticed { print("StreamIdentityTests(\(newAccounts)): \(line)") }
-        let metrics = try #require(service.get("/metrics")).bodyText
-        #expect(metrics.contains("accountservice_stream_resets_total 1"), "metrics:\n\(metrics)")
-        #expect(await service.terminate() == 0)
     }
 }

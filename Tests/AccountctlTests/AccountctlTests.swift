@@ -1,6 +1,7 @@
 import AMQP
 import AccountHistory
 import AccountProjection
+import JSON
 import TestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import AccountHistory
 import AccountProjection
+import JSON
 
 #if canImport(Glibc)
     import Glibc

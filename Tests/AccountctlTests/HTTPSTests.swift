@@ -150,7 +150,8 @@ final class TLSFront: @unchecked Sendable {
                 var buffer = [CChar](repeating: 0, count: 16)
                 let line = fgets(&buffer, 16, file)
                 fclose(file)
-                if line != nil, let port = Int(String(cString: buffer)) { return port }
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if line != nil, let port = Int(text.filter { $0 != "\n" }) { return port }
             }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -1,6 +1,7 @@
 import AMQP
 import AccountMessaging
 import AccountProjection
+import JSON
 import TestSupport
 import Testing
 
@@ -58,86 +59,91 @@ struct InvalidQueueTests {
     @Test("invalid list shows reason, offset, routing key and body, and leaves every message in the queue")
     func list() async throws {
         let topology = uniqueTopology("invalid-list")
-        defer { Task { await deleteTopology(topology) } }
-        try await fill(topology)
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            try await fill(topology)
 
-        let text = try await runAccountctl(["invalid", "list"], environment: try environment(topology), timeout: 30)
-        #expect(text.status == 0, "\(text.err)")
-        let lines = text.out.split(separator: "\n").map(String.init)
-        #expect(lines.first == "4 messages in \(topology.invalidQueue)", "\(text.out)")
-        #expect(lines.count == 6, "\(text.out)")
-        #expect(lines[1].hasPrefix("OFFSET") && lines[1].contains("REASON") && lines[1].contains("BODY"))
-        #expect(lines[2].hasPrefix("7 ") && lines[2].contains("malformed_json") && lines[2].contains("not json at all"))
-        #expect(lines[3].contains("invalid_field") && lines[3].contains("account.deposited"))
-        #expect(lines[3].contains(#"{"eventId":"e-12""#) && lines[3].hasSuffix("…"), "an excerpt: \(lines[3])")
-        #expect(try await queueCount(topology.invalidQueue) == 4, "listing takes nothing away")
+            let text = try await runAccountctl(
+                ["invalid", "list"], environment: try environment(topology), timeout: 30)
+            #expect(text.status == 0, "\(text.err)")
+            let lines = text.out.split(separator: "\n").map(String.init)
+            #expect(lines.first == "4 messages in \(topology.invalidQueue)", "\(text.out)")
+            #expect(lines.count == 6, "\(text.out)")
+            #expect(lines[1].hasPrefix("OFFSET") && lines[1].contains("REASON") && lines[1].contains("BODY"))
+            #expect(
+                lines[2].hasPrefix("7 ") && lines[2].contains("malformed_json") && lines[2].contains("not json at all"))
+            #expect(lines[3].contains("invalid_field") && lines[3].contains("account.deposited"))
+            #expect(lines[3].contains(#"{"eventId":"e-12""#) && lines[3].hasSuffix("…"), "an excerpt: \(lines[3])")
+            #expect(try await queueCount(topology.invalidQueue) == 4, "listing takes nothing away")
 
-        let json = try await runAccountctl(
-            ["invalid", "list", "--output", "json", "--limit", "2"], environment: try environment(topology), timeout: 30
-        )
-        #expect(json.status == 0, "\(json.err)")
-        let value = try JSONValue.parse(Array(json.stdout.dropLast()))
-        #expect(value["queue"]?.stringValue == topology.invalidQueue)
-        #expect(value["count"]?.int64Value == 4)
-        let events = try #require(value["events"]?.arrayValue)
-        #expect(events.count == 2)
-        #expect(events[0]["offset"]?.int64Value == 7)
-        #expect(events[0]["reason"]?.stringValue == "malformed_json")
-        #expect(events[0]["routingKey"]?.stringValue == "account.unknown")
-        #expect(events[0]["body"]?.stringValue == "not json at all")
-        #expect(events[1]["detail"]?.stringValue == "detail of 12")
-        #expect(try await queueCount(topology.invalidQueue) == 4)
+            let json = try await runAccountctl(
+                ["invalid", "list", "--output", "json", "--limit", "2"], environment: try environment(topology),
+                timeout: 30
+            )
+            #expect(json.status == 0, "\(json.err)")
+            let value = try JSONValue.parse(Array(json.stdout.dropLast()))
+            #expect(value["queue"]?.stringValue == topology.invalidQueue)
+            #expect(value["count"]?.int64Value == 4)
+            let events = try #require(value["events"]?.arrayValue)
+            #expect(events.count == 2)
+            #expect(events[0]["offset"]?.int64Value == 7)
+            #expect(events[0]["reason"]?.stringValue == "malformed_json")
+            #expect(events[0]["routingKey"]?.stringValue == "account.unknown")
+            #expect(events[0]["body"]?.stringValue == "not json at all")
+            #expect(events[1]["detail"]?.stringValue == "detail of 12")
+            #expect(try await queueCount(topology.invalidQueue) == 4)
+        }
     }
 
     @Test("invalid requeue publishes the chosen event once with its routing key, then removes it (copies too)")
     func requeue() async throws {
         let topology = uniqueTopology("invalid-requeue")
-        defer { Task { await deleteTopology(topology) } }
-        try await fill(topology)
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            try await fill(topology)
 
-        let missing = try await runAccountctl(
-            ["invalid", "requeue", "--offset", "999"], environment: try environment(topology), timeout: 30)
-        #expect(missing.status == 1, "\(missing.err)")
-        #expect(missing.out == "requeued=0 kept=4 missing=1\n", "\(missing.out)")
-        #expect(missing.err.contains("999"))
-        #expect(try await queueCount(topology.invalidQueue) == 4)
+            let missing = try await runAccountctl(
+                ["invalid", "requeue", "--offset", "999"], environment: try environment(topology), timeout: 30)
+            #expect(missing.status == 1, "\(missing.err)")
+            #expect(missing.out == "requeued=0 kept=4 missing=1\n", "\(missing.out)")
+            #expect(missing.err.contains("999"))
+            #expect(try await queueCount(topology.invalidQueue) == 4)
 
-        let result = try await runAccountctl(
-            ["invalid", "requeue", "--offset", "12"], environment: try environment(topology), timeout: 30)
-        #expect(result.status == 0, "\(result.err)")
-        #expect(result.out == "requeued=1 kept=2 missing=0\n", "\(result.out)")
-        #expect(try await queueCount(topology.invalidQueue) == 2, "both copies of offset 12 are gone")
+            let result = try await runAccountctl(
+                ["invalid", "requeue", "--offset", "12"], environment: try environment(topology), timeout: 30)
+            #expect(result.status == 0, "\(result.err)")
+            #expect(result.out == "requeued=1 kept=2 missing=0\n", "\(result.out)")
+            #expect(try await queueCount(topology.invalidQueue) == 2, "both copies of offset 12 are gone")
 
-        // In the stream once, by the exchange, with the original routing key and properties.
-        let connection = try await TestBroker.connect()
-        let channel = try await connection.openChannel()
-        try await channel.qos(prefetchCount: 10)
-        let consumer = try await channel.consume(
-            queue: topology.stream, arguments: ["x-stream-offset": .string("first")])
-        var iterator = consumer.makeAsyncIterator()
-        let delivery = try #require(try await iterator.next())
-        #expect(delivery.routingKey == "account.deposited")
-        #expect(delivery.exchange == topology.exchange)
-        #expect(delivery.properties.messageID == "e-12")
-        #expect(String(decoding: delivery.body, as: UTF8.self).hasPrefix(#"{"eventId":"e-12""#))
-        let headers = delivery.properties.headers ?? AMQPTable()
-        #expect(headers["x-error"] == nil && headers["x-error-detail"] == nil)
-        #expect(headers["x-original-routing-key"] == nil)
-        // The stream's own x-stream-offset (where it is now), not the one it was rejected at.
-        #expect(headers["x-stream-offset"]?.int64Value == 0)
-        #expect(headers["traceparent"] != nil, "the original headers stay")
-        await connection.close()
+            // In the stream once, by the exchange, with the original routing key and properties.
+            let connection = try await TestBroker.connect()
+            let channel = try await connection.openChannel()
+            try await channel.qos(prefetchCount: 10)
+            let consumer = try await channel.consume(
+                queue: topology.stream, arguments: ["x-stream-offset": .string("first")])
+            var iterator = consumer.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            #expect(delivery.routingKey == "account.deposited")
+            #expect(delivery.exchange == topology.exchange)
+            #expect(delivery.properties.messageID == "e-12")
+            #expect(String(decoding: delivery.body, as: UTF8.self).hasPrefix(#"{"eventId":"e-12""#))
+            let headers = delivery.properties.headers ?? AMQPTable()
+            #expect(headers["x-error"] == nil && headers["x-error-detail"] == nil)
+            #expect(headers["x-original-routing-key"] == nil)
+            // The stream's own x-stream-offset (where it is now), not the one it was rejected at.
+            #expect(headers["x-stream-offset"]?.int64Value == 0)
+            #expect(headers["traceparent"] != nil, "the original headers stay")
+            await connection.close()
 
-        let rest = try await runAccountctl(
-            ["invalid", "list", "--output", "json"], environment: try environment(topology), timeout: 30)
-        let value = try JSONValue.parse(Array(rest.stdout.dropLast()))
-        #expect(value["events"]?.arrayValue?.compactMap { $0["offset"]?.int64Value } == [7, 30])
+            let rest = try await runAccountctl(
+                ["invalid", "list", "--output", "json"], environment: try environment(topology), timeout: 30)
+            let value = try JSONValue.parse(Array(rest.stdout.dropLast()))
+            #expect(value["events"]?.arrayValue?.compactMap { $0["offset"]?.int64Value } == [7, 30])
 
-        let all = try await runAccountctl(
-            ["invalid", "requeue", "--all"], environment: try environment(topology), timeout: 30)
-        #expect(all.status == 0, "\(all.err)")
-        #expect(all.out == "requeued=2 kept=0 missing=0\n", "\(all.out)")
-        #expect(try await queueCount(topology.invalidQueue) == 0)
+            let all = try await runAccountctl(
+                ["invalid", "requeue", "--all"], environment: try environment(topology), timeout: 30)
+            #expect(all.status == 0, "\(all.err)")
+            #expect(all.out == "requeued=2 kept=0 missing=0\n", "\(all.out)")
+            #expect(try await queueCount(topology.invalidQueue) == 0)
+        }
     }
 
     @Test("invalid requeue needs --offset or --all; a missing queue is named")

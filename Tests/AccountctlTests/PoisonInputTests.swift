@@ -2,7 +2,7 @@ import AMQP
 import AccountHistory
 import AccountMessaging
 import AccountProjection
-import CRabbitMQ
+import JSON
 import TestSupport
 import Testing
 
@@ -38,156 +38,160 @@ struct PoisonInputTests {
         #expect(log.validCount >= Self.validEvents)
 
         let topology = uniqueTopology("poison")
-        defer { Task { await deleteTopology(topology) } }
-        let service = try await ServiceProcess(topology: topology, replica: "poison")
-        #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
-        let rssBefore = try #require(residentKilobytes(service.pid))
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let service = try await ServiceProcess(topology: topology, replica: "poison")
+            #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
+            let rssBefore = try #require(residentKilobytes(service.pid))
 
-        try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
-        let published = clock.now
-        let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(90))
-        let stats = StatsView(service.get("/stats")?.bodyText ?? "")
-        let stuckAt = Int(stats["lastOffset"] + 1)
-        let stuck = stuckAt < messages.count ? messages[stuckAt].summary : "-"
-        #expect(
-            handled,
-            "stuck before offset \(stuckAt): \(stuck)\nstats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(2000))"
-        )
-        let rssAfter = try #require(residentKilobytes(service.pid))
-        print(
-            "poison: \(messages.count) messages (\(log.validCount) valid, \(Self.badMessages) bad, "
-                + "\(messages.reduce(0) { $0 + $1.body.count } / 1024) KiB of bodies) published in "
-                + "\(published - started), handled in \(clock.now - published); RSS \(rssBefore) kB before, "
-                + "\(rssAfter) kB after")
+            try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
+            let published = clock.now
+            let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(90))
+            let stats = StatsView(service.get("/stats")?.bodyText ?? "")
+            let stuckAt = Int(stats["lastOffset"] + 1)
+            let stuck = stuckAt < messages.count ? messages[stuckAt].summary : "-"
+            #expect(
+                handled,
+                "stuck before offset \(stuckAt): \(stuck)\nstats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(2000))"
+            )
+            let rssAfter = try #require(residentKilobytes(service.pid))
+            print(
+                "poison: \(messages.count) messages (\(log.validCount) valid, \(Self.badMessages) bad, "
+                    + "\(messages.reduce(0) { $0 + $1.body.count } / 1024) KiB of bodies) published in "
+                    + "\(published - started), handled in \(clock.now - published); RSS \(rssBefore) kB before, "
+                    + "\(rssAfter) kB after")
 
-        // Every valid event applied, every bad one rejected, nothing parked or counted twice.
-        #expect(stats["eventsApplied"] == Int64(log.validCount))
-        #expect(stats["invalid"] == Int64(Self.badMessages))
-        #expect(stats["duplicates"] == 0)
-        #expect(stats["parked"] == 0)
-        #expect(stats["lastOffset"] == Int64(messages.count - 1))
+            // Every valid event applied, every bad one rejected, nothing parked or counted twice.
+            #expect(stats["eventsApplied"] == Int64(log.validCount))
+            #expect(stats["invalid"] == Int64(Self.badMessages))
+            #expect(stats["duplicates"] == 0)
+            #expect(stats["parked"] == 0)
+            #expect(stats["lastOffset"] == Int64(messages.count - 1))
 
-        // The accounts: exactly the pure projection's; the history's accounts exactly as the
-        // history alone makes them (no bad message touched one).
-        let served = try await allAccounts(service)
-        #expect(served.count == expectation.accounts.count)
-        #expect(
-            firstDifference(served, expectation.accounts) == nil, "the service's accounts differ from the projection's")
-        let historyOnly = expectation.historyAccounts(log.history)
-        #expect(firstDifference(served.filter { $0.id.hasPrefix("acc-") }, historyOnly) == nil)
-        #expect(historyOnly.count == log.historyAccounts)
+            // The accounts: exactly the pure projection's; the history's accounts exactly as the
+            // history alone makes them (no bad message touched one).
+            let served = try await allAccounts(service)
+            #expect(served.count == expectation.accounts.count)
+            #expect(
+                firstDifference(served, expectation.accounts) == nil,
+                "the service's accounts differ from the projection's")
+            let historyOnly = expectation.historyAccounts(log.history)
+            #expect(firstDifference(served.filter { $0.id.hasPrefix("acc-") }, historyOnly) == nil)
+            #expect(historyOnly.count == log.historyAccounts)
 
-        // Every bad message in the invalid queue, with its body, offset and a documented reason.
-        let rejected = try await readInvalidQueue(topology.invalidQueue, count: Self.badMessages)
-        #expect(rejected.count == Self.badMessages)
-        var seen = Set<Int64>()
-        var mismatches: [String] = []
-        for message in rejected {
-            let headers = message.properties.headers
-            guard let offset = headers?["x-stream-offset"]?.int64Value, seen.insert(offset).inserted,
-                let expected = expectation.rejections[Int(offset)]
-            else {
-                mismatches.append("unexpected x-stream-offset \(String(describing: headers?["x-stream-offset"]))")
-                continue
+            // Every bad message in the invalid queue, with its body, offset and a documented reason.
+            let rejected = try await readInvalidQueue(topology.invalidQueue, count: Self.badMessages)
+            #expect(rejected.count == Self.badMessages)
+            var seen = Set<Int64>()
+            var mismatches: [String] = []
+            for message in rejected {
+                let headers = message.properties.headers
+                guard let offset = headers?["x-stream-offset"]?.int64Value, seen.insert(offset).inserted,
+                    let expected = expectation.rejections[Int(offset)]
+                else {
+                    mismatches.append("unexpected x-stream-offset \(String(describing: headers?["x-stream-offset"]))")
+                    continue
+                }
+                let reason = headers?["x-error"]?.stringValue
+                if reason != expected.rawValue || RejectionReason(rawValue: reason ?? "") == nil {
+                    mismatches.append("offset \(offset): x-error \(reason ?? "none"), expected \(expected.rawValue)")
+                }
+                if headers?["x-error-detail"]?.stringValue?.isEmpty != false {
+                    mismatches.append("offset \(offset): no x-error-detail")
+                }
+                // A body past the decoder's limit goes back as its first 64 KiB, saying so.
+                let original = messages[Int(offset)].body
+                let limit = EventDecoder.maximumBodySize
+                if message.body != Array(original.prefix(limit)) {
+                    mismatches.append("offset \(offset): the body is not the original")
+                }
+                if original.count > limit && headers?["x-original-body-size"] != .int64(Int64(original.count)) {
+                    mismatches.append("offset \(offset): no x-original-body-size for a \(original.count)-byte body")
+                }
             }
-            let reason = headers?["x-error"]?.stringValue
-            if reason != expected.rawValue || RejectionReason(rawValue: reason ?? "") == nil {
-                mismatches.append("offset \(offset): x-error \(reason ?? "none"), expected \(expected.rawValue)")
+            #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10))")
+            #expect(
+                try await queueDepth(topology.invalidQueue) == 0, "more messages in the invalid queue than bad ones")
+            var byReason: [String: Int] = [:]
+            for reason in expectation.rejections.values { byReason[reason.rawValue, default: 0] += 1 }
+            print("poison: rejections by reason \(byReason.sorted { $0.key < $1.key })")
+
+            // Alive, and its memory bounded.
+            #expect(service.isRunning)
+            #expect(service.get("/health")?.status == 200)
+            #expect(service.get("/ready")?.status == 200)
+            // Under a sanitizer its shadow memory (and ASan's quarantine of freed blocks) is most
+            // of the RSS: ThreadSanitizer gets a looser bound, AddressSanitizer none (scripts/sanitizers).
+            switch environment("SANITIZER") {
+            case "address": break
+            case "thread": #expect(rssAfter < 400_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
+            default: #expect(rssAfter < 150_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
             }
-            if headers?["x-error-detail"]?.stringValue?.isEmpty != false {
-                mismatches.append("offset \(offset): no x-error-detail")
-            }
-            // A body past the decoder's limit goes back as its first 64 KiB, saying so.
-            let original = messages[Int(offset)].body
-            let limit = EventDecoder.maximumBodySize
-            if message.body != Array(original.prefix(limit)) {
-                mismatches.append("offset \(offset): the body is not the original")
-            }
-            if original.count > limit && headers?["x-original-body-size"] != .int64(Int64(original.count)) {
-                mismatches.append("offset \(offset): no x-original-body-size for a \(original.count)-byte body")
-            }
+            #expect(await service.terminate() == 0, "log:\n\(service.log.suffix(4000))")
+            #expect(clock.now - started < .seconds(120))
         }
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10))")
-        #expect(try await queueDepth(topology.invalidQueue) == 0, "more messages in the invalid queue than bad ones")
-        var byReason: [String: Int] = [:]
-        for reason in expectation.rejections.values { byReason[reason.rawValue, default: 0] += 1 }
-        print("poison: rejections by reason \(byReason.sorted { $0.key < $1.key })")
-
-        // Alive, and its memory bounded.
-        #expect(service.isRunning)
-        #expect(service.get("/health")?.status == 200)
-        #expect(service.get("/ready")?.status == 200)
-        // Under a sanitizer its shadow memory (and ASan's quarantine of freed blocks) is most
-        // of the RSS: ThreadSanitizer gets a looser bound, AddressSanitizer none (scripts/sanitizers).
-        switch environment("SANITIZER") {
-        case "address": break
-        case "thread": #expect(rssAfter < 400_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
-        default: #expect(rssAfter < 150_000, "RSS \(rssAfter) kB after the poison (\(rssBefore) kB before)")
-        }
-        #expect(await service.terminate() == 0, "log:\n\(service.log.suffix(4000))")
-        #expect(clock.now - started < .seconds(120))
     }
 
     @Test("rejected messages whose properties cannot go back as they came still reach the invalid queue")
     func propertiesThatCannotGoBackAsTheyCame() async throws {
         let topology = uniqueTopology("poison-props")
-        defer { Task { await deleteTopology(topology) } }
-        let invalidUTF8 = [UInt8](repeating: 0xFF, count: 255)  // U+FFFD (3 bytes) each once read as a String
-        var count = 0
-        func message(_ configure: (inout RawProperties) -> Void) -> RawMessage {
-            count += 1
-            // unknown_type: a place in a fresh account's history, and no type.
-            var message = RawMessage(
-                routingKey: Array("account.opened".utf8),
-                body: Array(#"{"accountId":"bad-\#(count)","sequence":1}"#.utf8))
-            configure(&message.properties)
-            return message
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let invalidUTF8 = [UInt8](repeating: 0xFF, count: 255)  // U+FFFD (3 bytes) each once read as a String
+            var count = 0
+            func message(_ configure: (inout RawProperties) -> Void) -> RawMessage {
+                count += 1
+                // unknown_type: a place in a fresh account's history, and no type.
+                var message = RawMessage(
+                    routingKey: Array("account.opened".utf8),
+                    body: Array(#"{"accountId":"bad-\#(count)","sequence":1}"#.utf8))
+                configure(&message.properties)
+                return message
+            }
+            let messages = [
+                message { $0.messageID = invalidUTF8 },
+                message { $0.type = invalidUTF8 },
+                message { $0.headers = RawHeaders(entries: [RawEntry(key: invalidUTF8, value: .bool(true))]) },
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(key: Array("nested".utf8), value: .table([RawEntry(key: invalidUTF8, value: .void)]))
+                    ])
+                },
+                // Fits the frame as delivered, not with the x-error headers added.
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(key: Array("big".utf8), value: .bytes([UInt8](repeating: 7, count: 130_500)))
+                    ])
+                },
+                // Grows past the frame once its invalid UTF-8 is repaired.
+                message {
+                    $0.headers = RawHeaders(entries: [
+                        RawEntry(
+                            key: Array("text".utf8),
+                            value: .longString(invalidUTF8 + [UInt8](repeating: 0xFF, count: 60_000)))
+                    ])
+                },
+                // A TTL would let the invalid queue drop it.
+                message { $0.expiration = Array("1".utf8) },
+                RawMessage(routingKey: Array("account.opened".utf8), body: TestEvent.opened("acc-2")),
+            ]
+            let service = try await ServiceProcess(topology: topology, replica: "poison-props")
+            #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
+            try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
+            let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(20))
+            let stats = StatsView(service.get("/stats")?.bodyText ?? "")
+            #expect(handled, "stats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(3000))")
+            #expect(stats["invalid"] == Int64(messages.count - 1), "stats: \(stats.json.map { "\($0)" } ?? "-")")
+            #expect(stats["eventsApplied"] == 1)
+            try await Task.sleep(for: .milliseconds(300))  // an expiration of 1 ms would have dropped one by now
+            let rejected = try await readInvalidQueue(topology.invalidQueue, count: messages.count - 1)
+            #expect(rejected.count == messages.count - 1)
+            for message in rejected {
+                #expect(message.properties.headers?["x-error"] == .string("unknown_type"))
+                #expect(message.body.starts(with: Array(#"{"accountId":"bad-"#.utf8)))
+                #expect(message.properties.expiration == nil)
+            }
+            #expect(service.get("/ready")?.status == 200)
+            #expect(await service.terminate() == 0)
         }
-        let messages = [
-            message { $0.messageID = invalidUTF8 },
-            message { $0.type = invalidUTF8 },
-            message { $0.headers = RawHeaders(entries: [RawEntry(key: invalidUTF8, value: .bool(true))]) },
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(key: Array("nested".utf8), value: .table([RawEntry(key: invalidUTF8, value: .void)]))
-                ])
-            },
-            // Fits the frame as delivered, not with the x-error headers added.
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(key: Array("big".utf8), value: .bytes([UInt8](repeating: 7, count: 130_500)))
-                ])
-            },
-            // Grows past the frame once its invalid UTF-8 is repaired.
-            message {
-                $0.headers = RawHeaders(entries: [
-                    RawEntry(
-                        key: Array("text".utf8),
-                        value: .longString(invalidUTF8 + [UInt8](repeating: 0xFF, count: 60_000)))
-                ])
-            },
-            // A TTL would let the invalid queue drop it.
-            message { $0.expiration = Array("1".utf8) },
-            RawMessage(routingKey: Array("account.opened".utf8), body: TestEvent.opened("acc-2")),
-        ]
-        let service = try await ServiceProcess(topology: topology, replica: "poison-props")
-        #expect(await service.wait { service.get("/ready")?.status == 200 }, "log:\n\(service.log)")
-        try await offPool { try RawPublisher.publish(messages, exchange: topology.exchange) }
-        let handled = await service.waitUntilHandled(messages.count, timeout: .seconds(20))
-        let stats = StatsView(service.get("/stats")?.bodyText ?? "")
-        #expect(handled, "stats: \(stats.json.map { "\($0)" } ?? "-")\nlog:\n\(service.log.suffix(3000))")
-        #expect(stats["invalid"] == Int64(messages.count - 1), "stats: \(stats.json.map { "\($0)" } ?? "-")")
-        #expect(stats["eventsApplied"] == 1)
-        try await Task.sleep(for: .milliseconds(300))  // an expiration of 1 ms would have dropped one by now
-        let rejected = try await readInvalidQueue(topology.invalidQueue, count: messages.count - 1)
-        #expect(rejected.count == messages.count - 1)
-        for message in rejected {
-            #expect(message.properties.headers?["x-error"] == .string("unknown_type"))
-            #expect(message.body.starts(with: Array(#"{"accountId":"bad-"#.utf8)))
-            #expect(message.properties.expiration == nil)
-        }
-        #expect(service.get("/ready")?.status == 200)
-        #expect(await service.terminate() == 0)
     }
 
     /// Every account the service lists, page by page.
@@ -216,9 +220,10 @@ struct PoisonInputTests {
 
     private func queueDepth(_ queue: String) async throws -> Int {
         let connection = try await TestBroker.connect()
-        defer { Task { await connection.close() } }
-        let channel = try await connection.openChannel()
-        return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        return try await cleaningUp({ await connection.close() }) {
+            let channel = try await connection.openChannel()
+            return Int(try await channel.declareQueue(queue, passive: true).messageCount)
+        }
     }
 }
 
@@ -278,18 +283,8 @@ struct Expectation {
 
 // MARK: The log
 
-/// SplitMix64: small, seeded, the same on every machine.
-struct SeededRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// The draws the poison log makes.
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
     mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
@@ -299,7 +294,7 @@ struct SeededRandom {
 /// The published log: the history (plus the openings and closings of a few accounts the
 /// bad messages need) with the bad messages spread through it.
 struct PoisonLog {
-    var random: SeededRandom
+    var random: SplitMix64
     let history: [GeneratedEvent]
     static let historyAccounts = 300
     var historyAccounts: Int { Self.historyAccounts }
@@ -312,7 +307,7 @@ struct PoisonLog {
     private var freshAccounts = 0
 
     init(seed: UInt64) {
-        random = SeededRandom(state: seed)
+        random = SplitMix64(seed: seed)
         history = Array(
             HistoryGenerator(accounts: Self.historyAccounts, events: PoisonInputTests.validEvents, seed: seed))
         for n in 0..<20 {
@@ -498,7 +493,7 @@ struct PoisonLog {
     /// every field kind, or nothing at all.
     private mutating func garbageProperties() -> RawProperties {
         var p = RawProperties()
-        func shortString(_ r: inout SeededRandom) -> [UInt8]? {
+        func shortString(_ r: inout SplitMix64) -> [UInt8]? {
             switch r.below(4) {
             case 0: return nil
             case 1: return r.bytes(r.below(256))
@@ -572,328 +567,5 @@ struct PoisonLog {
                     RawEntry(key: random.bytes(random.below(40)), value: garbageValue(depth: depth + 1))
                 })
         }
-    }
-}
-
-// MARK: Publishing any bytes
-
-/// A message as raw bytes: routing key, properties and headers may hold anything.
-struct RawMessage: Sendable {
-    var routingKey: [UInt8]
-    var body: [UInt8]
-    var properties = RawProperties()
-
-    /// What a failure report needs to say about it.
-    var summary: String {
-        let p = properties
-        func size(_ bytes: [UInt8]?) -> String { bytes.map { "\($0.count) B" } ?? "-" }
-        var text =
-            "routing key \(routingKey.count) B, body \(body.count) B (\(String(decoding: body.prefix(80), as: UTF8.self))), "
-        text += "content-type \(size(p.contentType)), encoding \(size(p.contentEncoding)), "
-        text += "correlation \(size(p.correlationID)), reply-to \(size(p.replyTo)), message-id \(size(p.messageID)), "
-        text += "type \(size(p.type)), app-id \(size(p.appID)), cluster-id \(size(p.clusterID)), "
-        text += "delivery mode \(p.deliveryMode.map { "\($0)" } ?? "-"), priority \(p.priority.map { "\($0)" } ?? "-")"
-        if let headers = p.headers {
-            text += ", headers: \(headers.entries.count) entries, nested \(headers.nestedDepth) deep: "
-            text += headers.entries.prefix(20).map { "\($0.key.count) B key = \($0.value.summary)" }.joined(
-                separator: "; ")
-        }
-        return text
-    }
-}
-
-struct RawProperties: Sendable {
-    var contentType: [UInt8]?
-    var contentEncoding: [UInt8]?
-    var headers: RawHeaders?
-    var deliveryMode: UInt8?
-    var priority: UInt8?
-    var correlationID: [UInt8]?
-    var replyTo: [UInt8]?
-    var expiration: [UInt8]?
-    var messageID: [UInt8]?
-    var timestamp: UInt64?
-    var type: [UInt8]?
-    var appID: [UInt8]?
-    var clusterID: [UInt8]?
-}
-
-/// A header table; `nestedDepth` > 0 adds one entry that nests tables that deep (built
-/// without recursion).
-struct RawHeaders: Sendable {
-    var entries: [RawEntry]
-    var nestedDepth = 0
-}
-
-struct RawEntry: Sendable {
-    var key: [UInt8]
-    var value: RawValue
-}
-
-indirect enum RawValue: Sendable {
-    var summary: String {
-        switch self {
-        case .longString(let b): "S \(b.count) B"
-        case .bytes(let b): "x \(b.count) B"
-        case .array(let values): "A [\(values.map(\.summary).joined(separator: ", "))]"
-        case .table(let entries):
-            "F {\(entries.map { "\($0.key.count) B: \($0.value.summary)" }.joined(separator: ", "))}"
-        default: "\(self)"
-        }
-    }
-
-    case bool(Bool)
-    case i8(Int8)
-    case u8(UInt8)
-    case i16(Int16)
-    case u16(UInt16)
-    case i32(Int32)
-    case u32(UInt32)
-    case i64(Int64)
-    case u64(UInt64)
-    case f32(Float)
-    case f64(Double)
-    case decimal(UInt8, UInt32)
-    case longString([UInt8])
-    case bytes([UInt8])
-    case timestamp(UInt64)
-    case array([RawValue])
-    case table([RawEntry])
-    case void
-}
-
-/// Publishes through librabbitmq directly, on one channel in confirm mode, mandatory, in order, and
-/// waits for every confirm. Blocking: call it off the cooperative pool.
-enum RawPublisher {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    static func publish(_ messages: [RawMessage], exchange: String) throws {
-        let url = try AMQPURL(parsing: try TestBroker.requireURL())
-        guard let state = amqp_new_connection() else { throw Failure(description: "amqp_new_connection") }
-        defer { amqp_destroy_connection(state) }
-        let socket = amqp_tcp_socket_new(state)
-        guard amqp_socket_open(socket, url.host, Int32(url.port)) == AMQP_STATUS_OK.rawValue else {
-            throw Failure(description: "cannot connect to \(url.host):\(url.port)")
-        }
-        let login = cra_login_plain(state, url.vhost, 0, 131_072, 0, "poison-publisher", url.user, url.password)
-        guard login.reply_type == AMQP_RESPONSE_NORMAL else { throw Failure(description: "login refused") }
-        defer { _ = amqp_connection_close(state, 200) }
-        _ = amqp_channel_open(state, 1)
-        guard amqp_get_rpc_reply(state).reply_type == AMQP_RESPONSE_NORMAL else {
-            throw Failure(description: "channel.open failed")
-        }
-        _ = amqp_confirm_select(state, 1)
-        guard amqp_get_rpc_reply(state).reply_type == AMQP_RESPONSE_NORMAL else {
-            throw Failure(description: "confirm.select failed")
-        }
-        var published: UInt64 = 0
-        var confirmed: UInt64 = 0
-        var start = 0
-        while start < messages.count {
-            // Batches, so that the confirms never fill the socket while we only write.
-            let end = min(messages.count, start + 200)
-            for message in messages[start..<end] {
-                let arena = RawArena()
-                var properties = arena.properties(message.properties)
-                let status = message.body.withUnsafeBytes { body in
-                    amqp_basic_publish(
-                        state, 1, arena.bytes(Array(exchange.utf8)), arena.bytes(message.routingKey), 1, 0,
-                        &properties,
-                        amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
-                }
-                guard status == AMQP_STATUS_OK.rawValue else {
-                    throw Failure(description: "amqp_basic_publish: \(String(cString: amqp_error_string2(status)))")
-                }
-                published += 1
-            }
-            do {
-                try waitForConfirms(state, upTo: published, confirmed: &confirmed)
-            } catch let failure as Failure {
-                throw Failure(description: "messages \(start)..<\(end): \(failure.description)")
-            }
-            start = end
-        }
-    }
-
-    private static func text(_ bytes: amqp_bytes_t) -> String {
-        String(decoding: UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len), as: UTF8.self)
-    }
-
-    private static func waitForConfirms(
-        _ state: amqp_connection_state_t, upTo published: UInt64, confirmed: inout UInt64
-    ) throws {
-        var singles = Set<UInt64>()
-        while confirmed < published {
-            var frame = amqp_frame_t()
-            var timeout = timeval(tv_sec: 30, tv_usec: 0)
-            let status = amqp_simple_wait_frame_noblock(state, &frame, &timeout)
-            guard status == AMQP_STATUS_OK.rawValue else {
-                throw Failure(description: "waiting for confirms: \(String(cString: amqp_error_string2(status)))")
-            }
-            guard frame.frame_type == CRA_FRAME_METHOD else { continue }
-            let method = frame.payload.method
-            switch method.id {
-            case CRA_BASIC_ACK:
-                let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-                if ack.multiple != 0 {
-                    confirmed = max(confirmed, ack.delivery_tag)
-                } else {
-                    singles.insert(ack.delivery_tag)
-                }
-                while singles.remove(confirmed + 1) != nil { confirmed += 1 }
-            case CRA_BASIC_NACK:
-                throw Failure(description: "the broker nacked a message")
-            case CRA_BASIC_RETURN:
-                throw Failure(description: "the broker returned a message: no queue is bound for its routing key")
-            case CRA_CHANNEL_CLOSE:
-                let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-                throw Failure(
-                    description: "the broker closed the channel: \(close.reply_code) \(text(close.reply_text))")
-            case CRA_CONNECTION_CLOSE:
-                let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-                throw Failure(
-                    description: "the broker closed the connection: \(close.reply_code) \(text(close.reply_text))")
-            default:
-                continue
-            }
-        }
-    }
-}
-
-/// C memory for one message, freed with it.
-final class RawArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
-
-    deinit { for block in blocks { free(block) } }
-
-    func allocate(_ size: Int) -> UnsafeMutableRawPointer {
-        let block = malloc(max(size, 1))!
-        blocks.append(block)
-        return block
-    }
-
-    func bytes(_ bytes: [UInt8]) -> amqp_bytes_t {
-        let block = allocate(bytes.count)
-        bytes.withUnsafeBytes { if let base = $0.baseAddress { block.copyMemory(from: base, byteCount: $0.count) } }
-        return amqp_bytes_t(len: bytes.count, bytes: block)
-    }
-
-    func entries(_ count: Int) -> UnsafeMutablePointer<amqp_table_entry_t> {
-        allocate(MemoryLayout<amqp_table_entry_t>.stride * max(count, 1)).bindMemory(
-            to: amqp_table_entry_t.self, capacity: max(count, 1))
-    }
-
-    func table(_ entries: [RawEntry]) -> amqp_table_t {
-        let pointer = self.entries(entries.count)
-        for (index, entry) in entries.enumerated() {
-            pointer[index] = amqp_table_entry_t(key: bytes(entry.key), value: value(entry.value))
-        }
-        return amqp_table_t(num_entries: Int32(entries.count), entries: pointer)
-    }
-
-    func headers(_ headers: RawHeaders) -> amqp_table_t {
-        var all = headers.entries
-        if headers.nestedDepth > 0 { all.append(RawEntry(key: Array("nested".utf8), value: .void)) }
-        let table = self.table(all)
-        guard headers.nestedDepth > 0 else { return table }
-        // {"nested": {"n": {"n": … {}}}}, innermost first.
-        var inner = amqp_table_t(num_entries: 0, entries: nil)
-        for _ in 0..<headers.nestedDepth {
-            let entry = self.entries(1)
-            var field = amqp_field_value_t()
-            field.kind = UInt8(AMQP_FIELD_KIND_TABLE.rawValue)
-            field.value.table = inner
-            entry[0] = amqp_table_entry_t(key: bytes([UInt8(ascii: "n")]), value: field)
-            inner = amqp_table_t(num_entries: 1, entries: entry)
-        }
-        table.entries[all.count - 1].value.kind = UInt8(AMQP_FIELD_KIND_TABLE.rawValue)
-        table.entries[all.count - 1].value.value.table = inner
-        return table
-    }
-
-    func value(_ value: RawValue) -> amqp_field_value_t {
-        var field = amqp_field_value_t()
-        func kind(_ k: amqp_field_value_kind_t) -> UInt8 { UInt8(k.rawValue) }
-        switch value {
-        case .bool(let v):
-            field.kind = kind(AMQP_FIELD_KIND_BOOLEAN)
-            field.value.boolean = v ? 1 : 0
-        case .i8(let v):
-            field.kind = kind(AMQP_FIELD_KIND_I8)
-            field.value.i8 = v
-        case .u8(let v):
-            field.kind = kind(AMQP_FIELD_KIND_U8)
-            field.value.u8 = v
-        case .i16(let v):
-            field.kind = kind(AMQP_FIELD_KIND_I16)
-            field.value.i16 = v
-        case .u16(let v):
-            field.kind = kind(AMQP_FIELD_KIND_U16)
-            field.value.u16 = v
-        case .i32(let v):
-            field.kind = kind(AMQP_FIELD_KIND_I32)
-            field.value.i32 = v
-        case .u32(let v):
-            field.kind = kind(AMQP_FIELD_KIND_U32)
-            field.value.u32 = v
-        case .i64(let v):
-            field.kind = kind(AMQP_FIELD_KIND_I64)
-            field.value.i64 = v
-        case .u64(let v):
-            field.kind = kind(AMQP_FIELD_KIND_U64)
-            field.value.u64 = v
-        case .f32(let v):
-            field.kind = kind(AMQP_FIELD_KIND_F32)
-            field.value.f32 = v
-        case .f64(let v):
-            field.kind = kind(AMQP_FIELD_KIND_F64)
-            field.value.f64 = v
-        case .decimal(let scale, let v):
-            field.kind = kind(AMQP_FIELD_KIND_DECIMAL)
-            field.value.decimal = amqp_decimal_t(decimals: scale, value: v)
-        case .longString(let b):
-            field.kind = kind(AMQP_FIELD_KIND_UTF8)
-            field.value.bytes = bytes(b)
-        case .bytes(let b):
-            field.kind = kind(AMQP_FIELD_KIND_BYTES)
-            field.value.bytes = bytes(b)
-        case .timestamp(let v):
-            field.kind = kind(AMQP_FIELD_KIND_TIMESTAMP)
-            field.value.u64 = v
-        case .array(let values):
-            field.kind = kind(AMQP_FIELD_KIND_ARRAY)
-            let pointer = allocate(MemoryLayout<amqp_field_value_t>.stride * max(values.count, 1))
-                .bindMemory(to: amqp_field_value_t.self, capacity: max(values.count, 1))
-            for (index, element) in values.enumerated() { pointer[index] = self.value(element) }
-            field.value.array = amqp_array_t(num_entries: Int32(values.count), entries: pointer)
-        case .table(let entries):
-            field.kind = kind(AMQP_FIELD_KIND_TABLE)
-            field.value.table = table(entries)
-        case .void:
-            field.kind = kind(AMQP_FIELD_KIND_VOID)
-        }
-        return field
-    }
-
-    func properties(_ p: RawProperties) -> amqp_basic_properties_t {
-        var c = amqp_basic_properties_t()
-        var flags: amqp_flags_t = 0
-        if let v = p.contentType { c.content_type = bytes(v); flags |= CRA_CONTENT_TYPE_FLAG }
-        if let v = p.contentEncoding { c.content_encoding = bytes(v); flags |= CRA_CONTENT_ENCODING_FLAG }
-        if let v = p.headers { c.headers = headers(v); flags |= CRA_HEADERS_FLAG }
-        if let v = p.deliveryMode { c.delivery_mode = v; flags |= CRA_DELIVERY_MODE_FLAG }
-        if let v = p.priority { c.priority = v; flags |= CRA_PRIORITY_FLAG }
-        if let v = p.correlationID { c.correlation_id = bytes(v); flags |= CRA_CORRELATION_ID_FLAG }
-        if let v = p.replyTo { c.reply_to = bytes(v); flags |= CRA_REPLY_TO_FLAG }
-        if let v = p.expiration { c.expiration = bytes(v); flags |= CRA_EXPIRATION_FLAG }
-        if let v = p.messageID { c.message_id = bytes(v); flags |= CRA_MESSAGE_ID_FLAG }
-        if let v = p.timestamp { c.timestamp = v; flags |= CRA_TIMESTAMP_FLAG }
-        if let v = p.type { c.type = bytes(v); flags |= CRA_TYPE_FLAG }
-        if let v = p.appID { c.app_id = bytes(v); flags |= CRA_APP_ID_FLAG }
-        if let v = p.clusterID { c.cluster_id = bytes(v); flags |= CRA_CLUSTER_ID_FLAG }
-        c._flags = flags
-        return c
     }
 }

@@ -1,6 +1,7 @@
 public import AMQP
 public import AccountMessaging
 import AccountProjection
+import JSON
 
 /// Event bodies for the tests, in the shape of docs/events.md#field-rules.
 public enum TestEvent {

@@ -1,5 +1,6 @@
 public import AccountMessaging
 public import AccountProjection
+public import JSON
 
 #if canImport(Glibc)
     public import Glibc

@@ -1,4 +1,5 @@
 import AccountProjection
+import JSON
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 public import AccountProjection
+import Glibc
 import Synchronization
 
 /// The projection and the consumer's state, shared by the stream consumer (one writer)
@@ -117,10 +118,15 @@ public final class AccountStore: ReadModel {
         var rejected: [RejectedEvent<EventOrigin>] = []
         var keys: [RejectionKey?] = []
         let clock = ContinuousClock()
-        let start = clock.now
+        // The lock's hold only: what readers may wait for (the upkeep runs without it).
+        var held = Duration.zero
         let second = currentSecond()
+        let incoming = events.count
         let (statistics, lastOffset, tail, caughtUp) = writerGate.withLock { _ in
-            state.withLock { state in
+            upkeep(incoming: incoming)
+            let figures = state.withLock { state in
+                let lockedAt = clock.now
+                defer { held = clock.now - lockedAt }
                 state.markQuietSpell(before: second)
                 state.projection.parkingClock = second
                 while let (decoded, origin) = events.popLast() {
@@ -140,12 +146,39 @@ public final class AccountStore: ReadModel {
                 state.activity.record(ActivityCounters(statistics), at: second)
                 return (statistics, state.lastOffset, state.tail, Self.isCaughtUp(state))
             }
+            // Caught up, the new ids are sorted in small numbers: a listing after a replay
+            // then finds them sorted, even if no event follows.
+            if figures.3 { upkeep(incoming: 0) }
+            return figures
         }
         metrics.batchApplied(
             received: received, statistics: statistics, lastOffset: lastOffset, tail: tail, caughtUp: caughtUp,
-            duration: clock.now - start)
+            duration: held)
         return zip(rejected, keys).map { Rejection(event: $0, key: $1) }
     }
+
+    /// Grows the id table ahead of `incoming` new accounts and sorts the new ids into the
+    /// listing order when due, without the readers' lock but for two O(1) moments (see
+    /// ``ProjectionUpkeep``). Call with the writer gate held, between batches.
+    private func upkeep(incoming: Int) {
+        guard var upkeep = state.withLock({ $0.projection.upkeep(incoming: incoming, caughtUp: Self.isCaughtUp($0)) })
+        else { return }
+        upkeep.prepare()
+        let replaced = upkeep.replacedBytes
+        state.withLock { $0.projection.install(upkeep) }
+        // The replaced arrays go back to malloc's free lists; a large one is worth handing
+        // back to the system (it would otherwise count in the RSS for good).
+        if replaced >= Self.trimAfterBytes { _ = Self.mallocTrim?(0) }
+    }
+
+    /// Replaced bytes after which an upkeep trims malloc's heap.
+    static let trimAfterBytes = 1 << 20
+
+    /// glibc's `malloc_trim`, looked up at run time: Swift's Glibc module leaves out
+    /// `<malloc.h>` (nil on a C library without it).
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(
+        UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim"
+    ).map { unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self) }
 
     /// The broker confirmed this many of the rejected events `apply` handed out.
     func rejectionsConfirmed(_ count: Int) {
@@ -308,11 +341,8 @@ public final class AccountStore: ReadModel {
 
     public func statistics() -> ServiceStatistics {
         state.withLock { state in
-            let figures = state.projection.statistics
-            return ServiceStatistics(
-                accounts: figures.accounts, eventsApplied: figures.eventsApplied, duplicates: figures.duplicates,
-                invalid: figures.invalid, invalidByReason: figures.invalidByReason, parked: figures.parked,
-                lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state),
+            ServiceStatistics(
+                projection: state.projection.statistics, lastOffset: state.lastOffset, caughtUp: Self.isCaughtUp(state),
                 broker: state.connected ? state.broker?.address : nil)
         }
     }

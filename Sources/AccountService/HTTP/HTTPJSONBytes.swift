@@ -1,7 +1,8 @@
 import AccountProjection
+import JSON
 
 // The read API's JSON bodies: UTF-8 bytes appended straight to a `[UInt8]`, without
-// intermediate Strings or Dictionaries, through the projection module's JSONWriter.
+// intermediate Strings or Dictionaries, through the JSON module's JSONWriter.
 
 extension Array where Element == UInt8 {
     /// Appends the bytes of a compile-time string (keys, punctuation).

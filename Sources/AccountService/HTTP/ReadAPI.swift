@@ -299,20 +299,9 @@ public struct ReadAPI: Sendable {
         return notModified
     }
 
-    /// docs/events.md#field-rules: 1..64 characters of `A-Z a-z 0-9 . _ : -`.
+    /// docs/events.md#field-rules: the decoder's `accountId` rule.
     static func isValidAccountID(_ id: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard (1...64).contains(id.count) else { return false }
-        for c in id {
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
-        return true
+        EventDecoder.isValidAccountID(bytes: UnsafeRawBufferPointer(id))
     }
 
     static let badLimitDetail = "limit must be an integer in 1..1000"

@@ -1,4 +1,4 @@
-import AccountProjection
+import JSON
 public import Logging
 
 #if canImport(Glibc)

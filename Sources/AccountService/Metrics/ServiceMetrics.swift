@@ -1,6 +1,6 @@
 import AccountMessaging
 import AccountProjection
-public import CoreMetrics
+import CoreMetrics
 public import Prometheus
 import Synchronization
 
@@ -75,7 +75,8 @@ public final class ServiceMetrics: Sendable {
             "stream_lag_events", "Offsets between the last delivery handled and the stream's tail as last probed.")
         let histogram = registry.makeDurationHistogram(
             descriptor: Self.descriptor(
-                "apply_batch_duration_seconds", "Time to apply one batch of deliveries to the projection."),
+                "apply_batch_duration_seconds",
+                "Time the store's lock was held to apply one batch of deliveries (what a read may wait)."),
             buckets: Self.applyBuckets)
         self.applyDuration = CoreMetrics.Timer(
             label: "accountservice_apply_batch_duration_seconds", dimensions: [], handler: histogram)

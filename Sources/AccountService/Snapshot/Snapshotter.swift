@@ -3,17 +3,6 @@ public import Logging
 public import ServiceLifecycle
 import Synchronization
 
-/// Where and how often the projection is snapshotted; `directory` nil turns it off.
-public struct SnapshotSettings: Sendable {
-    public var directory: String?
-    public var interval: Duration
-
-    public init(directory: String? = nil, interval: Duration = .seconds(30)) {
-        self.directory = directory
-        self.interval = interval
-    }
-}
-
 /// Loads the snapshot at start and writes one every `interval` when the offset moved
 /// (a `Service` in the group), and once more after the consumer stopped (`writeNow`).
 public final class Snapshotter: Service, Sendable, CustomStringConvertible, TextOutputStreamable {

@@ -58,8 +58,8 @@ public enum JSONWriter {
     }
 
     /// Appends ASCII text as is.
-    @inline(__always)
-    static func writeRaw(_ text: StaticString, into buffer: inout [UInt8]) {
+    @inlinable @inline(__always)
+    public static func writeRaw(_ text: StaticString, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }

@@ -1,16 +1,21 @@
 /// Why a text is not JSON: what the lexer met and at which byte offset.
-struct JSONSyntaxError: Error, Sendable {
-    var offset: Int
-    var message: String
+public struct JSONSyntaxError: Error, Sendable {
+    public var offset: Int
+    public var message: String
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
 }
 
 /// The JSON type of a value, named as in error details ("must not be a JSON number").
-enum JSONKind: String, Sendable {
+public enum JSONKind: String, Sendable {
     case object, array, string, number, bool, null
 
     /// The kind a value starting with `byte` has, or nil when no value starts so.
     @inline(__always)
-    init?(firstByte byte: UInt8) {
+    @inlinable public init?(firstByte byte: UInt8) {
         switch byte {
         case UInt8(ascii: "{"): self = .object
         case UInt8(ascii: "["): self = .array
@@ -24,48 +29,56 @@ enum JSONKind: String, Sendable {
 }
 
 /// Where a string's content lies in the text (between the quotes), as scanned.
-struct StringSpan: Sendable {
-    var start: Int
-    var end: Int
+public struct StringSpan: Sendable {
+    public var start: Int
+    public var end: Int
     /// Whether the raw bytes hold a backslash, so decoding must run.
-    var escaped: Bool
+    public var escaped: Bool
     /// Unicode scalars in the decoded string (Go's RuneCount).
-    var scalars: Int
+    public var scalars: Int
+
+    @inlinable public init(start: Int, end: Int, escaped: Bool, scalars: Int) {
+        (self.start, self.end, self.escaped, self.scalars) = (start, end, escaped, scalars)
+    }
 }
 
 /// A number literal as scanned, with its value when it is an integer literal.
-struct NumberSpan: Sendable {
-    var start: Int
-    var end: Int
+public struct NumberSpan: Sendable {
+    public var start: Int
+    public var end: Int
     /// No fraction and no exponent.
-    var isInteger: Bool
+    public var isInteger: Bool
     /// The integer literal fits in Int64 (`value` is then exact).
-    var fitsInt64: Bool
-    var value: Int64
+    public var fitsInt64: Bool
+    public var value: Int64
+
+    @inlinable public init(start: Int, end: Int, isInteger: Bool, fitsInt64: Bool, value: Int64) {
+        (self.start, self.end, self.isInteger, self.fitsInt64, self.value) = (start, end, isInteger, fitsInt64, value)
+    }
 }
 
 /// A strict RFC 8259 lexer over a byte buffer, shared by the event decoder and `JSONValue`.
 ///
 /// It validates UTF-8 inside strings as it scans them and never copies: strings are
 /// returned as spans and decoded only when the caller wants them.
-struct JSONScanner {
-    let bytes: UnsafeRawBufferPointer
-    var position = 0
+public struct JSONScanner {
+    public let bytes: UnsafeRawBufferPointer
+    public var position = 0
 
-    init(_ bytes: UnsafeRawBufferPointer) {
+    @inlinable public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
-    var isAtEnd: Bool { position >= bytes.count }
+    @inlinable public var isAtEnd: Bool { position >= bytes.count }
 
     /// The byte at the position, or 0 at the end (0 is wrong wherever a byte is expected).
     @inline(__always)
-    func peek() -> UInt8 {
+    @inlinable public func peek() -> UInt8 {
         position < bytes.count ? bytes[position] : 0
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
+    @inlinable public mutating func skipWhitespace() {
         let count = bytes.count
         while position < count {
             switch bytes[position] {
@@ -76,25 +89,25 @@ struct JSONScanner {
     }
 
     /// The error for the byte at the position, which is not what the grammar allows there.
-    func unexpected() -> JSONSyntaxError {
+    public func unexpected() -> JSONSyntaxError {
         if isAtEnd {
             return JSONSyntaxError(offset: position, message: "unexpected end of input")
         }
         return JSONSyntaxError(offset: position, message: "unexpected byte 0x" + hex(bytes[position]))
     }
 
-    func failure(_ message: String) -> JSONSyntaxError {
+    public func failure(_ message: String) -> JSONSyntaxError {
         JSONSyntaxError(offset: position, message: message)
     }
 
     @inline(__always)
-    mutating func expect(_ byte: UInt8) throws(JSONSyntaxError) {
+    @inlinable public mutating func expect(_ byte: UInt8) throws(JSONSyntaxError) {
         guard peek() == byte else { throw unexpected() }
         position += 1
     }
 
     /// Checks that nothing but whitespace follows.
-    mutating func expectEnd() throws(JSONSyntaxError) {
+    public mutating func expectEnd() throws(JSONSyntaxError) {
         skipWhitespace()
         guard isAtEnd else { throw failure("unexpected byte 0x" + hex(bytes[position]) + " after the JSON value") }
     }
@@ -103,7 +116,7 @@ struct JSONScanner {
 
     /// Scans the string whose opening quote is at the position; stops after the closing quote.
     @inline(__always)
-    mutating func scanString() throws(JSONSyntaxError) -> StringSpan {
+    @inlinable public mutating func scanString() throws(JSONSyntaxError) -> StringSpan {
         position += 1
         let start = position
         let count = bytes.count
@@ -157,7 +170,7 @@ struct JSONScanner {
     }
 
     /// Scans one escape (a surrogate pair counts as one) at the position.
-    private mutating func scanEscape() throws(JSONSyntaxError) {
+    @inlinable mutating func scanEscape() throws(JSONSyntaxError) {
         let next = position + 1 < bytes.count ? bytes[position + 1] : 0
         switch next {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
@@ -182,7 +195,7 @@ struct JSONScanner {
     }
 
     /// Checks the UTF-8 sequence that starts with `lead` (≥ 0x80) at the position.
-    private mutating func scanMultiByteScalar(_ lead: UInt8) throws(JSONSyntaxError) {
+    @inlinable mutating func scanMultiByteScalar(_ lead: UInt8) throws(JSONSyntaxError) {
         let p = position
         let length: Int
         var low: UInt8 = 0x80
@@ -209,7 +222,7 @@ struct JSONScanner {
     }
 
     @inline(__always)
-    private func hex4(at index: Int) -> UInt32? {
+    @inlinable func hex4(at index: Int) -> UInt32? {
         guard index + 4 <= bytes.count else { return nil }
         var value: UInt32 = 0
         for i in index..<index + 4 {
@@ -221,13 +234,13 @@ struct JSONScanner {
 
     /// The raw bytes of a span (between the quotes, escapes as written).
     @inline(__always)
-    func raw(_ span: StringSpan) -> UnsafeRawBufferPointer {
+    @inlinable public func raw(_ span: StringSpan) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end])
     }
 
     /// Writes the decoded UTF-8 of a scanned span to `out` (room for `span.end - span.start`
     /// bytes: decoding never grows a string) and returns how many bytes it wrote.
-    func decode(_ span: StringSpan, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    @inlinable public func decode(_ span: StringSpan, into out: UnsafeMutablePointer<UInt8>) -> Int {
         var i = span.start
         var n = 0
         while i < span.end {
@@ -265,7 +278,7 @@ struct JSONScanner {
 
     /// Calls `body` with the decoded bytes of a span: the raw bytes when there is no escape.
     @inline(__always)
-    func withDecodedBytes<R>(_ span: StringSpan, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    @inlinable public func withDecodedBytes<R>(_ span: StringSpan, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let raw = raw(span)
         guard span.escaped else { return body(raw) }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: raw.count) { buffer in
@@ -276,7 +289,7 @@ struct JSONScanner {
 
     /// The span as a Swift string.
     @inline(__always)
-    func string(_ span: StringSpan) -> String {
+    @inlinable public func string(_ span: StringSpan) -> String {
         let raw = raw(span)
         guard span.escaped else { return String(decoding: raw, as: UTF8.self) }
         return String(unsafeUninitializedCapacity: raw.count) { buffer in
@@ -289,7 +302,7 @@ struct JSONScanner {
     /// Scans a number literal at the position (RFC 8259: no leading zeros, no `+`, digits
     /// after `.` and after the exponent), computing its value when it is an integer.
     @inline(__always)
-    mutating func scanNumber() throws(JSONSyntaxError) -> NumberSpan {
+    @inlinable public mutating func scanNumber() throws(JSONSyntaxError) -> NumberSpan {
         let start = position
         let negative = peek() == UInt8(ascii: "-")
         if negative { position += 1 }
@@ -334,7 +347,7 @@ struct JSONScanner {
     }
 
     /// One or more digits.
-    private mutating func scanDigits() throws(JSONSyntaxError) {
+    @inlinable mutating func scanDigits() throws(JSONSyntaxError) {
         guard peek() &- UInt8(ascii: "0") < 10 else { throw unexpected() }
         let count = bytes.count
         while position < count && bytes[position] &- UInt8(ascii: "0") < 10 {
@@ -343,7 +356,7 @@ struct JSONScanner {
     }
 
     /// Scans `true`, `false` or `null` at the position and returns which.
-    mutating func scanLiteral() throws(JSONSyntaxError) -> JSONKind {
+    @inlinable public mutating func scanLiteral() throws(JSONSyntaxError) -> JSONKind {
         let (word, kind): (StaticString, JSONKind) =
             switch peek() {
             case UInt8(ascii: "t"): ("true", .bool)
@@ -364,7 +377,7 @@ struct JSONScanner {
     // MARK: Skipping
 
     /// Checks and skips one value of any depth; nesting is kept on the heap, not the call stack.
-    mutating func skipValue() throws(JSONSyntaxError) {
+    @inlinable public mutating func skipValue() throws(JSONSyntaxError) {
         var nesting: [Bool] = []  // true: inside an object
         while true {
             skipWhitespace()
@@ -417,7 +430,7 @@ struct JSONScanner {
 
     /// A member's key and the colon after it; returns the key.
     @inline(__always) @discardableResult
-    mutating func scanKeyAndColon() throws(JSONSyntaxError) -> StringSpan {
+    @inlinable public mutating func scanKeyAndColon() throws(JSONSyntaxError) -> StringSpan {
         guard peek() == UInt8(ascii: "\"") else { throw unexpected() }
         let key = try scanString()
         skipWhitespace()
@@ -428,7 +441,7 @@ struct JSONScanner {
 
     /// Whether a key span spells `name` exactly (after decoding any escape).
     @inline(__always)
-    func key(_ span: StringSpan, is name: StaticString) -> Bool {
+    @inlinable public func key(_ span: StringSpan, is name: StaticString) -> Bool {
         if !span.escaped {
             return span.end - span.start == name.utf8CodeUnitCount
                 && bytesEqual(raw(span), UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
@@ -442,7 +455,7 @@ struct JSONScanner {
 // MARK: Byte helpers
 
 @inline(__always)
-func hexDigit(_ byte: UInt8) -> UInt32? {
+@inlinable public func hexDigit(_ byte: UInt8) -> UInt32? {
     switch byte {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte &- UInt8(ascii: "0"))
     case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte &- UInt8(ascii: "a") &+ 10)
@@ -452,7 +465,7 @@ func hexDigit(_ byte: UInt8) -> UInt32? {
 }
 
 /// Two lowercase hex digits.
-func hex(_ byte: UInt8) -> String {
+public func hex(_ byte: UInt8) -> String {
     let digits: StaticString = "0123456789abcdef"
     let high = digits.utf8Start[Int(byte >> 4)]
     let low = digits.utf8Start[Int(byte & 0x0F)]
@@ -461,7 +474,7 @@ func hex(_ byte: UInt8) -> String {
 
 /// Writes a scalar as UTF-8 and returns the byte count.
 @inline(__always)
-func encodeUTF8(_ scalar: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
+@inlinable public func encodeUTF8(_ scalar: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
     switch scalar {
     case 0..<0x80:
         out[0] = UInt8(scalar)
@@ -485,7 +498,7 @@ func encodeUTF8(_ scalar: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int 
 }
 
 @inline(__always)
-func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+@inlinable public func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     for i in 0..<a.count where a[i] != b[i] {
         return false
@@ -495,7 +508,7 @@ func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Boo
 
 /// Byte-wise lexicographic order (the order of Unicode scalars, with no normalization).
 @inline(__always)
-func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+@inlinable public func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     let n = min(a.count, b.count)
     for i in 0..<n where a[i] != b[i] {
         return a[i] < b[i]
@@ -505,7 +518,7 @@ func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> B
 
 /// Calls `body` with a string's UTF-8 bytes without copying a native string.
 @inline(__always)
-func withUTF8Bytes<R>(_ string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+@inlinable public func withUTF8Bytes<R>(_ string: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
         return result
     }

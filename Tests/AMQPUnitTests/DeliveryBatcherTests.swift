@@ -1,0 +1,66 @@
+import Testing
+
+@testable import AMQP
+
+@Suite("Delivery batching bounds, with an injected clock")
+struct DeliveryBatcherTests {
+    @Test("the batch limit is a fifth of the prefetch, at least 1, at most 512, and 512 without one")
+    func batchLimit() {
+        #expect(DeliveryBatcher.batchLimit(prefetch: 0) == 512)
+        #expect(DeliveryBatcher.batchLimit(prefetch: 1) == 1)
+        #expect(DeliveryBatcher.batchLimit(prefetch: 100) == 20)
+        #expect(DeliveryBatcher.batchLimit(prefetch: 2560) == 512)
+        #expect(DeliveryBatcher.batchLimit(prefetch: 65535) == 512)
+    }
+
+    @Test("a consumer's batch is full at its limit; batches keep order and stay per consumer")
+    func fullBatch() {
+        let clock = ManualClock()
+        var batcher = DeliveryBatcher(now: { clock.nanoseconds })
+        #expect(batcher.isEmpty)
+        var full: [Bool] = []
+        for (tag, consumer) in [(1, "a"), (2, "b"), (3, "a"), (4, "a")] {
+            full.append(batcher.append(delivery(UInt64(tag), consumer: consumer), consumerTag: consumer, batchLimit: 3))
+        }
+        #expect(full == [false, false, false, true], "full when consumer a has 3, whatever b has")
+        let batches = batcher.takeAll()
+        #expect(batches.map(\.consumerTag) == ["a", "b"])
+        #expect(batches[0].deliveries.map(\.deliveryTag) == [1, 3, 4])
+        #expect(batches[1].deliveries.map(\.deliveryTag) == [2])
+        #expect(batcher.isEmpty)
+        #expect(batcher.takeAll().isEmpty)
+    }
+
+    @Test("the oldest pending delivery waits at most maxLinger (5 ms), counted from the first of a batch")
+    func maxLinger() {
+        let clock = ManualClock()
+        var batcher = DeliveryBatcher(now: { clock.nanoseconds })
+        #expect(!batcher.lingeredLongEnough, "nothing pending")
+        _ = batcher.append(delivery(1, consumer: "a"), consumerTag: "a", batchLimit: 512)
+        clock.advance(.milliseconds(4))
+        _ = batcher.append(delivery(2, consumer: "a"), consumerTag: "a", batchLimit: 512)
+        #expect(!batcher.lingeredLongEnough)
+        clock.advance(.milliseconds(1))
+        #expect(batcher.lingeredLongEnough)
+        _ = batcher.takeAll()
+        #expect(!batcher.lingeredLongEnough, "the clock restarts with the next batch")
+        _ = batcher.append(delivery(3, consumer: "a"), consumerTag: "a", batchLimit: 512)
+        clock.advance(.milliseconds(4))
+        #expect(!batcher.lingeredLongEnough)
+        #expect(DeliveryBatcher.linger == .milliseconds(1))
+    }
+
+    @Test("an ending consumer takes its own pending deliveries, leaving the others")
+    func takeOneConsumer() {
+        let clock = ManualClock()
+        var batcher = DeliveryBatcher(now: { clock.nanoseconds })
+        _ = batcher.append(delivery(1, consumer: "a"), consumerTag: "a", batchLimit: 10)
+        _ = batcher.append(delivery(2, consumer: "b"), consumerTag: "b", batchLimit: 10)
+        let taken = batcher.take(consumerTag: "a")
+        let again = batcher.take(consumerTag: "a")
+        let rest = batcher.takeAll()
+        #expect(taken?.map(\.deliveryTag) == [1])
+        #expect(again == nil)
+        #expect(rest.map(\.consumerTag) == ["b"])
+    }
+}
