@@ -431,7 +431,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             }
             let clock = ContinuousClock()
             let started = clock.now
-            // `patient`: an empty answer means a reset, so do not trust a lagging message count of 0.
+            // `patient`: an empty answer means a reset, so a count of 0 (which may lag) waits long.
+            // A stream that has messages but sends none is between leaders (a node just died): that
+            // is not an answer, so the patient probe gives up soon and says it does not know.
+            let unknownAfter: Duration? = patient && declared.messageCount > 0 ? .milliseconds(1500) : nil
             let firstWait: Duration = declared.messageCount > 0 || patient ? .seconds(10) : .milliseconds(400)
             var found: ProbedTail? = nil
             while !Task.isCancelled {
@@ -443,6 +446,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                         found = ProbedTail(tail: tail)
                         break
                     }
+                } else if let unknownAfter, clock.now - started > unknownAfter {
+                    break
                 } else if clock.now - started > firstWait {
                     found = ProbedTail(tail: nil)
                     break
