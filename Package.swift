@@ -16,9 +16,11 @@ let package = Package(
         .library(name: "JSON", targets: ["JSON"]),
         .library(name: "AccountProjection", targets: ["AccountProjection"]),
         .library(name: "AccountServiceLauncher", targets: ["AccountServiceLauncher"]),
-        // For Benchmarks/ (a package of its own): the generator and the read API.
+        // For Benchmarks/ (a package of its own): the generator, the store and snapshots, the read API.
         .library(name: "AccountHistory", targets: ["AccountHistory"]),
-        .library(name: "AccountService", targets: ["AccountService"]),
+        .library(name: "AccountConsumer", targets: ["AccountConsumer"]),
+        .library(name: "AccountReadAPI", targets: ["AccountReadAPI"]),
+        .library(name: "AccountReadModel", targets: ["AccountReadModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -46,7 +48,8 @@ let package = Package(
             name: "COpenSSL",
             providers: [.apt(["libssl-dev"])]
         ),
-        // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API.
+        // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API;
+        // the reconnection backoff both programs use.
         .target(
             name: "AMQP",
             dependencies: [
@@ -63,7 +66,7 @@ let package = Package(
             name: "JSON",
             swiftSettings: swiftSettings
         ),
-        // Pure: event decoding and validation, accounts, the projection rules. No I/O.
+        // Pure: event decoding and validation, accounts, the projection rules, the release number. No I/O.
         .target(
             name: "AccountProjection",
             dependencies: ["JSON"],
@@ -82,22 +85,62 @@ let package = Package(
             dependencies: ["AccountProjection", "JSON"],
             swiftSettings: swiftSettings
         ),
-        // Wiring: configuration, the stream consumer, the HTTP read API, readiness.
+        // The seam between the consumer and the read API: the `ReadModel` protocol and what it
+        // returns (statistics, readiness, activity, operator status), and the service's metrics,
+        // which the store records and `GET /metrics` serves. No AMQP, no HTTP.
         .target(
-            name: "AccountService",
+            name: "AccountReadModel",
             dependencies: [
-                "AMQP",
-                "AccountMessaging",
+                "AccountProjection",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The NIO HTTP read API and the status page over a `ReadModel`. It must not depend on
+        // AMQP or AccountMessaging, not even transitively: the HTTP side cannot import the broker.
+        // Its closure: AccountReadModel, AccountProjection, JSON (scripts/check-module-deps checks it).
+        .target(
+            name: "AccountReadAPI",
+            dependencies: [
+                "AccountReadModel",
                 "AccountProjection",
                 "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The broker side: the stream consumer, the store it applies to (a `ReadModel`), the
+        // invalid-event publisher, snapshots. The only service module that imports AMQP.
+        .target(
+            name: "AccountConsumer",
+            dependencies: [
+                "AMQP",
+                "AccountMessaging",
+                "AccountProjection",
+                "AccountReadModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Wiring: settings, and the application that runs the consumer, the read API and the
+        // snapshotter in one service group; the JSON/text log handler.
+        .target(
+            name: "AccountService",
+            dependencies: [
+                "AccountConsumer",
+                "AccountReadAPI",
+                "AccountReadModel",
+                "JSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings
@@ -108,7 +151,8 @@ let package = Package(
         .target(
             name: "AccountServiceLauncher",
             dependencies: [
-                "AccountService", "AccountMessaging", "AMQP",
+                "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountMessaging",
+                "AMQP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -146,7 +190,8 @@ let package = Package(
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AccountProjectionTests", dependencies: ["AccountProjection", "JSON", "TestSupport"], swiftSettings: swiftSettings),
+            name: "AccountProjectionTests", dependencies: ["AccountProjection", "JSON", "TestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "AccountHistoryTests", dependencies: ["AccountHistory", "AccountProjection", "JSON"],
             swiftSettings: swiftSettings),
@@ -160,7 +205,8 @@ let package = Package(
         .testTarget(
             name: "AccountServiceTests",
             dependencies: [
-                "AccountService", "AccountProjection", "AMQP", "JSON", "accountservice", "accountctl", "TestSupport",
+                "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountProjection", "AMQP",
+                "JSON", "accountservice", "accountctl", "TestSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings

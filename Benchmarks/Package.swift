@@ -26,7 +26,8 @@ let package = Package(
                 "MallocCounter",
                 .product(name: "AccountProjection", package: accountservice),
                 .product(name: "AccountHistory", package: accountservice),
-                .product(name: "AccountService", package: accountservice),
+                .product(name: "AccountConsumer", package: accountservice),
+                .product(name: "AccountReadAPI", package: accountservice),
                 .product(name: "AMQP", package: accountservice),
             ],
             swiftSettings: [

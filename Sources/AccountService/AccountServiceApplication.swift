@@ -1,3 +1,6 @@
+public import AccountConsumer
+public import AccountReadAPI
+import AccountReadModel
 public import Logging
 public import ServiceLifecycle
 public import Tracing

@@ -1,5 +1,8 @@
 import AMQP
+import AccountConsumer
 import AccountMessaging
+import AccountReadAPI
+import AccountReadModel
 import AccountService
 public import Logging
 public import ServiceLifecycle

@@ -441,15 +441,16 @@ final class BrokerLink: @unchecked Sendable {
     func reopen(for seconds: Double) async throws(AMQPError) -> AMQPChannel {
         if let connection { await connection.close() }
         let deadline = now() + seconds
-        var delay = 0.25
+        var backoff = Backoff(initial: .milliseconds(250), maximum: .seconds(5))
         while true {
             do {
                 return try await open()
             } catch {
+                let wait = backoff.next()
+                let delay = wait / .seconds(1)
                 guard now() + delay < deadline else { throw error }
                 printError("accountctl: \(error); retrying in \(fixed(delay, decimals: 2)) s")
-                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
-                delay = min(delay * 2, 5)
+                try? await Task.sleep(for: wait)
             }
         }
     }

@@ -1,4 +1,5 @@
 import AccountMessaging
+import AccountProjection
 import ArgumentParser
 
 #if canImport(Glibc)

@@ -1,7 +1,7 @@
 import AMQP
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 @Suite("When the stream consumer acks")
 struct AckWindowTests {

@@ -3,7 +3,8 @@ import AccountProjection
 import Synchronization
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
+@testable import AccountReadModel
 
 @Suite("ActivityHistory: rates over the last minute from per-second samples")
 struct ActivityHistoryTests {

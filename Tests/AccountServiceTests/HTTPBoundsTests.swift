@@ -3,7 +3,7 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountReadAPI
 
 /// The read API against clients that misbehave on purpose: pipelining without reading,
 /// trickling bytes, holding sockets, odd framing. A real `HTTPServer` on 127.0.0.1, raw sockets.

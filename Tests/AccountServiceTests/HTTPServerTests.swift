@@ -3,7 +3,7 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountReadAPI
 
 #if canImport(Glibc)
     import Glibc

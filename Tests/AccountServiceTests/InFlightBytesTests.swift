@@ -1,7 +1,7 @@
 import AMQP
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 @Suite("Deliveries in flight are bounded in bytes")
 struct InFlightBytesTests {

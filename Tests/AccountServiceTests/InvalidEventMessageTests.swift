@@ -3,7 +3,7 @@ import CRabbitMQ
 import Testing
 
 @testable import AMQP
-@testable import AccountService
+@testable import AccountConsumer
 
 /// What goes to the invalid queue is always sendable: whatever the producer put in the
 /// properties and headers, the message must fit the protocol and one frame, or the

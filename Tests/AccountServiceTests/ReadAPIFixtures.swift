@@ -1,7 +1,8 @@
 import AccountProjection
 import Synchronization
 
-@testable import AccountService
+@testable import AccountReadAPI
+@testable import AccountReadModel
 
 /// An in-memory `ReadModel` for the HTTP tests: a few fixed accounts, settable figures,
 /// and a record of the `after`/`limit` the API asked for.

@@ -2,7 +2,8 @@ import AccountProjection
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountReadAPI
+@testable import AccountReadModel
 
 @Suite("ReadAPI routes (docs/read-api.md)")
 struct ReadAPITests {

@@ -3,7 +3,7 @@ import AccountProjection
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 /// Where a rejection is decided, the key the invalid queue's publisher goes forward by
 /// (docs/events.md#once-whatever-the-replicas-and-replays), without a broker.

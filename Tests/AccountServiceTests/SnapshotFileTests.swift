@@ -4,7 +4,7 @@ import Logging
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 #if canImport(Glibc)
     import Glibc

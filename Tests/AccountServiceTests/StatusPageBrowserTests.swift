@@ -3,7 +3,7 @@ import AccountProjection
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountReadModel
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,8 @@
 import AccountProjection
 import Testing
 
-@testable import AccountService
+@testable import AccountReadAPI
+@testable import AccountReadModel
 
 /// Reads the status page's figures out of HTML, whether the server's or a browser's DOM:
 /// the text of the element with a given id, entities decoded.

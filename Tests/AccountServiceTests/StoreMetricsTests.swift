@@ -3,7 +3,7 @@ import AccountProjection
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 /// What the store pushes into the metrics, without a broker: offsets, tail and lag.
 @Suite("store metrics")

@@ -7,7 +7,8 @@ import TestSupport
 import Testing
 import Tracing
 
-@testable import AccountService
+@testable import AccountConsumer
+@testable import AccountReadAPI
 
 /// The in-memory tracer of swift-distributed-tracing, taught W3C propagation: it reads a
 /// `traceparent` header into its span context, so a span started in that context is its child.

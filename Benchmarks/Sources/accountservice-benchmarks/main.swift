@@ -12,8 +12,9 @@
 
 import AMQP
 import AccountHistory
+import AccountConsumer
 import AccountProjection
-import AccountService
+import AccountReadAPI
 import Logging
 import MallocCounter
 

@@ -1,5 +1,5 @@
-/// Exponential backoff with full jitter between reconnection attempts: the n-th wait is
-/// drawn from [initial·2ⁿ/2, initial·2ⁿ], capped at `maximum`.
+/// Exponential backoff with jitter between reconnection attempts: the n-th wait is drawn from
+/// [initial·2ⁿ/2, initial·2ⁿ], capped at `maximum`. The service's consumer and accountctl share it.
 public struct Backoff: Sendable {
     public var initial: Duration
     public var maximum: Duration

@@ -1,5 +1,4 @@
-import AccountMessaging
-import AccountProjection
+package import AccountProjection
 import CoreMetrics
 public import Prometheus
 import Synchronization
@@ -105,7 +104,7 @@ public final class ServiceMetrics: Sendable {
     // MARK: What the store pushes
 
     /// A batch went through the projection: `received` deliveries, the totals after it.
-    func batchApplied(
+    package func batchApplied(
         received: Int, statistics: ProjectionStatistics, lastOffset: Int64?, tail: Int64?, caughtUp: Bool,
         duration: Duration
     ) {
@@ -116,7 +115,7 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// The projection's totals now (after a batch, or a snapshot restored at start).
-    func totals(_ statistics: ProjectionStatistics) {
+    package func totals(_ statistics: ProjectionStatistics) {
         let before = pushed.withLock { pushed in
             defer { pushed = statistics }
             return pushed
@@ -130,7 +129,7 @@ public final class ServiceMetrics: Sendable {
         accounts.record(Int64(statistics.accounts))
     }
 
-    func offsets(lastOffset: Int64?, tail: Int64?, caughtUp: Bool) {
+    package func offsets(lastOffset: Int64?, tail: Int64?, caughtUp: Bool) {
         let last = lastOffset ?? -1
         self.lastOffset.record(last)
         if let tail {
@@ -143,7 +142,7 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// The consumer connected to `node` (`host:port`): its gauge goes to 1, the others' to 0.
-    func brokerNode(_ node: String) {
+    package func brokerNode(_ node: String) {
         brokerNodes.withLock { nodes in
             if nodes[node] == nil {
                 let labels = [("node", node)]
@@ -158,15 +157,15 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    func invalidQueue(available: Bool) {
+    package func invalidQueue(available: Bool) {
         invalidQueueAvailable.record(available ? 1 : 0)
     }
 
-    func streamReset() {
+    package func streamReset() {
         streamResets.increment()
     }
 
-    func connection(connected: Bool, lost: Bool) {
+    package func connection(connected: Bool, lost: Bool) {
         self.connected.record(connected ? 1 : 0)
         if lost { reconnects.increment() }
     }

@@ -1,6 +1,5 @@
 public import AMQP
 public import Instrumentation
-public import NIOHTTP1
 
 /// Reads trace headers (W3C `traceparent`, `tracestate`, whatever the tracer asks for)
 /// from a message's AMQP headers: string values, or byte strings holding UTF-8.
@@ -13,14 +12,5 @@ public struct AMQPHeadersExtractor: Extractor {
         case .bytes(let bytes): String(validating: bytes, as: UTF8.self)
         default: nil
         }
-    }
-}
-
-/// Reads trace headers from an HTTP request (the first value of a header).
-public struct HTTPHeadersExtractor: Extractor {
-    public init() {}
-
-    public func extract(key: String, from carrier: HTTPHeaders) -> String? {
-        carrier.first(name: key)
     }
 }

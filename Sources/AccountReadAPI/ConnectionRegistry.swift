@@ -1,3 +1,4 @@
+import AccountReadModel
 import NIOCore
 import Synchronization
 

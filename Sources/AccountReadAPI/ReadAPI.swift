@@ -1,4 +1,5 @@
 import AccountProjection
+public import AccountReadModel
 public import Tracing
 
 /// One HTTP answer of the read API, independent of any server library.

@@ -1,4 +1,5 @@
 public import AccountProjection
+public import AccountReadModel
 import Glibc
 import Synchronization
 

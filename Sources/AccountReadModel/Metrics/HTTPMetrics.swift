@@ -106,12 +106,12 @@ public final class HTTPMetrics: Sendable {
     }
 
     /// A connection was closed to make room for a new one.
-    func connectionEvicted() {
+    package func connectionEvicted() {
         self.evicted.increment()
     }
 
     /// A connection was closed for missing `deadline`.
-    func connectionTimedOut(_ deadline: Deadline) {
+    package func connectionTimedOut(_ deadline: Deadline) {
         self.timedOut[Deadline.allCases.firstIndex(of: deadline)!].increment()
     }
 

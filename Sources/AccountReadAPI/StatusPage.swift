@@ -1,4 +1,5 @@
 import AccountProjection
+import AccountReadModel
 
 /// The status page at `GET /`: one self-contained HTML document (inline CSS, inline SVG
 /// sparklines, no script, nothing fetched from elsewhere) that reloads itself every
