@@ -139,19 +139,28 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         let topology = settings.topology
         var amqp = configuration
         amqp.maxBodyBytes = Self.bodyExcerptBytes
+        let setupStart = ContinuousClock.now
+        // Each step of a (re)connect at debug level: where a failover's seconds go.
+        let step = { [logger] (what: String) in
+            logger.debug("connect to \(amqp.url.node): \(what) after \(ContinuousClock.now - setupStart)")
+        }
         let connection = try await AMQPConnection.connect(amqp, logger: logger)
         do throws(AMQPError) {
+            step("connected")
             try await topology.declareStream(on: connection)
+            step("stream declared")
             let invalid = try await InvalidEventPublisher.open(on: connection, queue: topology.invalidQueue)
             await invalidGate.connected(invalid)
             // Before consuming: a replica that takes the lock replays knowing what is published.
             try await prepareInvalidQueue(on: connection)
+            step("invalid queue ready")
             let lockRetry = Task { await self.retryPublisherLock(connection: connection) }
             defer { lockRetry.cancel() }
             var firstTail: ProbedTail? = nil
             if let resume = store.lastOffset {
                 // Before a single event is applied: is this still the stream we applied up to `resume` of?
                 firstTail = await findTail(connection: connection, patient: true)
+                step("tail probed: \(firstTail.map { "\($0.tail ?? -1)" } ?? "unknown")")
                 if let probed = firstTail, (probed.tail ?? -1) < resume {
                     let tail = probed.tail.map { "its last offset is \($0)" } ?? "it is empty"
                     await noticeStreamReplaced(
@@ -167,6 +176,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // applied (its fingerprint), or the stream is another one.
             let start: AMQPFieldValue = store.lastOffset.map { .int64($0) } ?? .string("first")
             let consumer = try await channel.consume(queue: topology.stream, arguments: ["x-stream-offset": start])
+            step("consuming")
             active.withLock { $0 = (channel, consumer.consumerTag) }
             store.connectedTo(node: amqp.url.node, vhost: amqp.url.vhost, tls: amqp.url.isTLS)
             store.connectionOpened()
@@ -176,7 +186,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             logger.info(
                 "consuming stream '\(topology.stream)' from \(from) on broker node \(amqp.url.node)",
                 metadata: ["broker": "\(amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
-            let tailProbe = Task { [firstTail] in await self.probeTail(connection: connection, first: firstTail) }
+            let resumedAt = firstTail == nil ? store.lastOffset : nil
+            let tailProbe = Task { [firstTail] in
+                await self.probeTail(connection: connection, first: firstTail, unsureOfStreamFrom: resumedAt)
+            }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
 
@@ -391,10 +404,22 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     /// Probes the tail at the start of a connection (readiness waits for it), then every
     /// ``tailProbeInterval`` for `accountservice_stream_lag_events`, until cancelled.
-    private func probeTail(connection: AMQPConnection, first: ProbedTail?) async {
+    /// `unsureOfStreamFrom`: the offset this connection resumed from when the first probe could
+    /// not tell (the stream was between leaders); a tail found below it means another stream, so
+    /// the consumer is cancelled and the next connection's first probe decides.
+    private func probeTail(
+        connection: AMQPConnection, first: ProbedTail?, unsureOfStreamFrom resume: Int64? = nil
+    ) async {
         var found = first
         if found == nil { found = await findTail(connection: connection) }
         guard let first = found else { return }
+        if let resume, (first.tail ?? -1) < resume, store.lastOffset == resume {
+            let stream = settings.topology.stream
+            logger.warning(
+                "stream '\(stream)' ends below offset \(resume) this replica resumed from; reconnecting to check it")
+            if let (channel, tag) = active.withLock({ $0 }) { try? await channel.cancel(consumerTag: tag) }
+            return
+        }
         store.tailFound(first.tail)
         announceReadyOnce()
         if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
@@ -417,7 +442,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             let declared = try await channel.declareQueue(stream, passive: true)
             try await channel.qos(prefetchCount: 2000)
             let probe = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .string("last")])
-            let seen = Mutex<(tail: Int64?, lastArrival: ContinuousClock.Instant?)>((nil, nil))
+            typealias Instant = ContinuousClock.Instant
+            let seen = Mutex<(tail: Int64?, firstArrival: Instant?, lastArrival: Instant?)>((nil, nil, nil))
             let reader = Task {
                 for try await batch in probe.batches {
                     guard let last = batch.last else { continue }
@@ -425,6 +451,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                     seen.withLock { state in
                         if let offset { state.tail = max(state.tail ?? offset, offset) }
                         state.lastArrival = .now
+                        if state.firstArrival == nil { state.firstArrival = state.lastArrival }
                     }
                     channel.ack(deliveryTag: last.deliveryTag, multiple: true)
                 }
@@ -434,15 +461,17 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // `patient`: an empty answer means a reset, so a count of 0 (which may lag) waits long.
             // A stream that has messages but sends none is between leaders (a node just died): that
             // is not an answer, so the patient probe gives up soon and says it does not know.
-            let unknownAfter: Duration? = patient && declared.messageCount > 0 ? .milliseconds(1500) : nil
+            let unknownAfter: Duration? = patient && declared.messageCount > 0 ? .milliseconds(500) : nil
             let firstWait: Duration = declared.messageCount > 0 || patient ? .seconds(10) : .milliseconds(400)
             var found: ProbedTail? = nil
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(20))
-                let (tail, lastArrival) = seen.withLock { ($0.tail, $0.lastArrival) }
-                if let lastArrival {
+                let (tail, firstArrival, lastArrival) = seen.withLock { ($0.tail, $0.firstArrival, $0.lastArrival) }
+                if let lastArrival, let firstArrival {
                     // The last chunk arrives in one go; a short quiet spell means we have it all.
-                    if clock.now - lastArrival > .milliseconds(120) || clock.now - started > .seconds(15) {
+                    // On a stream being written the chunks keep coming: the last chunk at the start
+                    // is in well within 250 ms of the first delivery, so stop there.
+                    if clock.now - lastArrival > .milliseconds(120) || clock.now - firstArrival > .milliseconds(250) {
                         found = ProbedTail(tail: tail)
                         break
                     }
