@@ -10,7 +10,7 @@ import Testing
 /// (scripts/test passes the broker script in TEST_BROKER_SCRIPT): whatever happens, the
 /// service ends with exactly the projection of the history, no event lost, none applied twice.
 @Suite(
-    "faults: broker restarts and kills, service kills",
+    "faults: broker restarts and kills, service kills", .tags(.broker, .fault), .timeLimit(.minutes(10)),
     .serialized, .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
 struct FaultTests {
     static let port = 5683

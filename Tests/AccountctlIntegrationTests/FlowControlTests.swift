@@ -6,7 +6,7 @@ import Testing
 /// TEST_BROKER_SCRIPT): publishing reports being blocked, finishes once the alarm clears, or
 /// fails with a clear message after --blocked-timeout. It never hangs.
 @Suite(
-    "accountctl publish under a broker memory alarm",
+    "accountctl publish under a broker memory alarm", .tags(.broker, .fault), .timeLimit(.minutes(10)),
     .serialized, .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
 struct FlowControlTests {
     static let port = 5687

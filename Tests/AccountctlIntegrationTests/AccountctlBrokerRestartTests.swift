@@ -5,7 +5,7 @@ import Testing
 /// A broker of its own, stopped and started under a running publisher (scripts/test
 /// passes the broker script in TEST_BROKER_SCRIPT).
 @Suite(
-    "accountctl publish across a broker restart",
+    "accountctl publish across a broker restart", .tags(.broker, .fault), .timeLimit(.minutes(10)),
     .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
 struct AccountctlBrokerRestartTests {
     static let port = 5682
