@@ -1,6 +1,6 @@
 public import Testing
 
-/// What a suite needs or does, for `scripts/test` to pick phases by (`--filter tag:NAME`).
+/// What a suite needs or does: `scripts/test` reads the tags to pick its phases (docs/testing.md).
 extension Tag {
     /// Needs the RabbitMQ at AMQP_TEST_URL (or starts `accountservice` against it).
     @Tag public static var broker: Self
