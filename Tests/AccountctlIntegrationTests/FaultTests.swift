@@ -59,54 +59,62 @@ struct FaultTests {
         arguments: ["down", "kill"])
     func brokerFault(how: String) async throws {
         try await broker("up")
-        let topology = uniqueTopology("fault-\(how)")
-        let (backlog, live) = try await historyHalves()
-        let first = try await runAccountctl(
-            ["publish", "--file", "-", "--quiet"], stdin: backlog, environment: names(topology))
-        #expect(first.status == 0, "\(first.err)")
+        try await cleaningUp({ try? await broker("down") }) {
+            let topology = uniqueTopology("fault-\(how)")
+            let (backlog, live) = try await historyHalves()
+            let first = try await runAccountctl(
+                ["publish", "--file", "-", "--quiet"], stdin: backlog, environment: names(topology))
+            #expect(first.status == 0, "\(first.err)")
 
-        // A small prefetch makes the replay slow enough to be caught in the middle.
-        let service = try await ServiceProcess(
-            topology: topology, replica: "fault-\(how)", extraEnvironment: ["AMQP_URL": Self.url, "PREFETCH": "20"])
-        async let second = runAccountctl(
-            ["publish", "--file", "-", "--quiet", "--rate", "5000"], stdin: live, environment: names(topology),
-            timeout: 180)
-        try await Task.sleep(for: .milliseconds(700))
-        try await broker(how)
-        #expect(
-            await service.wait(timeout: .seconds(10)) {
-                service.get("/ready")?.bodyText.hasPrefix(#"{"status":"DISCONNECTED""#) == true
-            })
-        // The read API keeps serving the last state while the broker is away.
-        #expect(service.get("/accounts?limit=5")?.status == 200)
-        try await broker("up")
-        let published = try await second
-        #expect(published.status == 0, "\(published.out)\n\(published.err)")
-        try await verify(service)
-        #expect(service.log.contains("broker unavailable"))
-        #expect(await service.terminate() == 0)
-        try await broker("down")
+            // A small prefetch makes the replay slow enough to be caught in the middle.
+            let service = try await ServiceProcess(
+                topology: topology, replica: "fault-\(how)", extraEnvironment: ["AMQP_URL": Self.url, "PREFETCH": "20"])
+            async let second = runAccountctl(
+                ["publish", "--file", "-", "--quiet", "--rate", "5000"], stdin: live, environment: names(topology),
+                timeout: 180)
+            // The fault lands once the replay is under way, not after a guess at how long that takes.
+            #expect(
+                await service.wait(timeout: .seconds(20)) {
+                    StatsView(service.get("/stats")?.bodyText ?? "").handled > 1000
+                })
+            try await broker(how)
+            #expect(
+                await service.wait(timeout: .seconds(10)) {
+                    service.get("/ready")?.bodyText.hasPrefix(#"{"status":"DISCONNECTED""#) == true
+                })
+            // The read API keeps serving the last state while the broker is away.
+            #expect(service.get("/accounts?limit=5")?.status == 200)
+            try await broker("up")
+            let published = try await second
+            #expect(published.status == 0, "\(published.out)\n\(published.err)")
+            try await verify(service)
+            #expect(service.log.contains("broker unavailable"))
+            #expect(await service.terminate() == 0)
+        }
     }
 
     @Test("kill -9 of the service in the middle of a replay, then a restart: the same final state")
     func serviceKilled() async throws {
         try await broker("up")
-        let topology = uniqueTopology("fault-kill9")
-        let (backlog, live) = try await historyHalves()
-        let published = try await runAccountctl(
-            ["publish", "--file", "-", "--quiet"], stdin: backlog + live, environment: names(topology))
-        #expect(published.status == 0, "\(published.err)")
-        let port = freePort()
-        let first = try await ServiceProcess(
-            topology: topology, replica: "kill9", port: port,
-            extraEnvironment: ["AMQP_URL": Self.url, "PREFETCH": "20"])
-        #expect(
-            await first.wait(timeout: .seconds(20)) { StatsView(first.get("/stats")?.bodyText ?? "").handled > 1000 })
-        await first.kill9()
-        let second = try await ServiceProcess(
-            topology: topology, replica: "kill9", port: port, extraEnvironment: ["AMQP_URL": Self.url])
-        try await verify(second)
-        #expect(await second.terminate() == 0)
-        try await broker("down")
+        try await cleaningUp({ try? await broker("down") }) {
+            let topology = uniqueTopology("fault-kill9")
+            let (backlog, live) = try await historyHalves()
+            let published = try await runAccountctl(
+                ["publish", "--file", "-", "--quiet"], stdin: backlog + live, environment: names(topology))
+            #expect(published.status == 0, "\(published.err)")
+            let port = freePort()
+            let first = try await ServiceProcess(
+                topology: topology, replica: "kill9", port: port,
+                extraEnvironment: ["AMQP_URL": Self.url, "PREFETCH": "20"])
+            #expect(
+                await first.wait(timeout: .seconds(20)) {
+                    StatsView(first.get("/stats")?.bodyText ?? "").handled > 1000
+                })
+            await first.kill9()
+            let second = try await ServiceProcess(
+                topology: topology, replica: "kill9", port: port, extraEnvironment: ["AMQP_URL": Self.url])
+            try await verify(second)
+            #expect(await second.terminate() == 0)
+        }
     }
 }
