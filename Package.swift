@@ -184,9 +184,11 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
-        // The connection's state machine, publish flow and delivery batcher: no broker needed.
-        .testTarget(name: "AMQPUnitTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        // Unit targets (no broker; `scripts/test --unit`) and integration targets (`*IntegrationTests`:
+        // a RabbitMQ at AMQP_TEST_URL, the built programs, brokers of their own): docs/testing.md.
+        .testTarget(name: "AMQPIntegrationTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
+        // URLs, the connection's state machine, publish flow and delivery batcher: no broker needed.
+        .testTarget(name: "AMQPUnitTests", dependencies: ["AMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AccountMessagingTests", dependencies: ["AccountMessaging"], swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .testTarget(
@@ -207,6 +209,21 @@ let package = Package(
             dependencies: [
                 "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountProjection", "AMQP",
                 "JSON", "accountservice", "accountctl", "TestSupport",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AccountctlIntegrationTests",
+            dependencies: [
+                "accountctl", "accountservice", "AccountHistory", "AccountProjection", "AMQP", "JSON", "TestSupport",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AccountServiceIntegrationTests",
+            dependencies: [
+                "AccountService", "AccountProjection", "AMQP", "JSON", "accountservice", "accountctl", "TestSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings

@@ -7,7 +7,7 @@ import Testing
 
 /// The read API against clients that misbehave on purpose: pipelining without reading,
 /// trickling bytes, holding sockets, odd framing. A real `HTTPServer` on 127.0.0.1, raw sockets.
-@Suite("HTTP bounds against abusive clients")
+@Suite("HTTP bounds against abusive clients", .tags(.timing))
 struct HTTPBoundsTests {
     struct Running {
         let server: HTTPServer

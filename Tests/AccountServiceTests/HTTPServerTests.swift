@@ -12,7 +12,7 @@ import Testing
 #endif
 
 /// End to end: a real `HTTPServer` on 127.0.0.1, a raw-socket client.
-@Suite("HTTPServer over TCP")
+@Suite("HTTPServer over TCP", .tags(.timing))
 struct HTTPServerTests {
     static let replica = "test-replica"
 

@@ -1,60 +1,9 @@
 import AccountProjection
+import TestSupport
 import Testing
 
 @testable import AccountReadAPI
 @testable import AccountReadModel
-
-/// Reads the status page's figures out of HTML, whether the server's or a browser's DOM:
-/// the text of the element with a given id, entities decoded.
-struct StatusPageFigures {
-    let html: String
-
-    func text(_ id: String) -> String? {
-        guard let attribute = html.firstRange(of: "id=\"\(id)\"") else { return nil }
-        let rest = html[attribute.upperBound...]
-        guard let open = rest.firstIndex(of: ">") else { return nil }
-        let content = rest[rest.index(after: open)...]
-        let end = content.firstIndex(of: "<") ?? content.endIndex
-        return Self.decodeEntities(String(content[..<end]))
-    }
-
-    /// A count as shown (`56,789`), separators taken out.
-    func number(_ id: String) -> Int? { text(id).flatMap { Int($0.replacing(",", with: "")) } }
-
-    func rate(_ id: String) -> Double? { text(id).flatMap { Double($0.replacing(",", with: "")) } }
-
-    /// The `title` attribute of the element with this id.
-    func title(_ id: String) -> String? {
-        guard let attribute = html.firstRange(of: "id=\"\(id)\"") else { return nil }
-        let tag = html[attribute.upperBound...].prefix { $0 != ">" }
-        guard let start = tag.firstRange(of: "title=\"") else { return nil }
-        return Self.decodeEntities(String(tag[start.upperBound...].prefix { $0 != "\"" }))
-    }
-
-    /// The `points` of the applied sparkline's polyline, as (x, y) pairs.
-    var sparklinePoints: [(x: Double, y: Double)]? { points("apply-line") }
-
-    /// The `points` of the polyline with this id, as (x, y) pairs.
-    func points(_ id: String) -> [(x: Double, y: Double)]? {
-        guard let polyline = html.firstRange(of: "id=\"\(id)\""),
-            let points = html[polyline.upperBound...].firstRange(of: "points=\"")
-        else { return nil }
-        let value = html[points.upperBound...].prefix { $0 != "\"" }
-        return value.split(separator: " ").compactMap { pair in
-            let parts = pair.split(separator: ",")
-            guard parts.count == 2, let x = Double(parts[0]), let y = Double(parts[1]) else { return nil }
-            return (x, y)
-        }
-    }
-
-    static func decodeEntities(_ text: String) -> String {
-        var out = text
-        for (entity, character) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&")] {
-            out = out.replacing(entity, with: character)
-        }
-        return out
-    }
-}
 
 @Suite("The status page at GET /")
 struct StatusPageTests {

@@ -18,7 +18,7 @@ import Testing
 /// keys — published in a seeded, reproducible order through librabbitmq directly, so that
 /// any byte can go anywhere. The real `accountservice` must apply every valid event, send
 /// every bad one to the invalid queue with a documented reason, stay up, and keep its memory.
-@Suite("poison input at scale", .enabled(if: TestBroker.enabled))
+@Suite("poison input at scale", .tags(.broker, .slow), .timeLimit(.minutes(10)), .enabled(if: TestBroker.enabled))
 struct PoisonInputTests {
     static let validEvents = 5_000
     static let badMessages = 10_000

@@ -8,7 +8,7 @@ import Testing
 /// publish's progress bar in a real terminal: a 50-column tmux pane (a tmux server of the
 /// test's own, on its own socket).
 @Suite(
-    "publish's progress bar in a 50-column tmux pane",
+    "publish's progress bar in a 50-column tmux pane", .tags(.broker), .timeLimit(.minutes(5)),
     .enabled(if: TestBroker.enabled && access("/usr/bin/tmux", X_OK) == 0))
 struct ProgressTerminalTests {
     @Test("every redraw fits on the pane's one line, none is left wrapped, and no ETA comes early")

@@ -10,7 +10,9 @@ import Testing
 
 /// Events far past the decoder's limit, through the real service: rejected with an excerpt,
 /// never held whole, and the events after them still applied.
-@Suite("accountservice and oversized events", .enabled(if: TestBroker.enabled), .serialized)
+@Suite(
+    "accountservice and oversized events", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled),
+    .serialized)
 struct LargeEventTests {
     /// Kilobytes in a /proc/PID/status line such as `VmHWM:  123 kB`.
     private func statusKilobytes(_ pid: pid_t, _ field: String) -> Int? {

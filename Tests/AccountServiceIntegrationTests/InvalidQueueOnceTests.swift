@@ -6,7 +6,9 @@ import Testing
 /// Each rejected event reaches the invalid queue once, however many replicas run and however
 /// often they replay (docs/events.md#rejections-and-the-invalid-queue): real `accountservice`
 /// processes against a real broker.
-@Suite("the invalid queue gets each rejection once", .enabled(if: TestBroker.enabled))
+@Suite(
+    "the invalid queue gets each rejection once", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled))
 struct InvalidQueueOnceTests {
     /// `count` valid events and rejections interleaved, numbered from `from`: a malformed
     /// body after every valid one, and a parked event that a later one evicts as

@@ -43,7 +43,7 @@ enum Chromium {
     }
 }
 
-@Suite("the status page in a real browser", .enabled(if: TestBroker.enabled))
+@Suite("the status page in a real browser", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct StatusPageBrowserTests {
     /// Replica, READY, version, uptime, broker, counts, invalid by reason, offsets and lag,
     /// rates over 10 s and a minute, both sparklines, parked accounts.

@@ -1,8 +1,7 @@
-import TestSupport
 import Testing
 
 /// Runs the built accountctl; a run that had to be killed is a test failure.
-func runAccountctl(
+public func runAccountctl(
     _ arguments: [String], stdin input: [UInt8] = [], environment extra: [String: String] = [:], timeout: Double = 60
 ) async throws -> ProcessResult {
     let result = try await runProcess(

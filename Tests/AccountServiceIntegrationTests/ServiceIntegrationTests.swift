@@ -11,7 +11,8 @@ import Testing
 
 /// The real `accountservice` process against a real RabbitMQ, through the broker and the
 /// HTTP API only (docs/events.md, docs/read-api.md).
-@Suite("accountservice against a real broker", .enabled(if: TestBroker.enabled))
+@Suite(
+    "accountservice against a real broker", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct ServiceIntegrationTests {
     @Test("a small history published to the stream is served over HTTP, field for field")
     func historyReadBack() async throws {
@@ -261,7 +262,9 @@ extension String {
     }
 }
 
-@Suite("accountservice stops cleanly under load", .enabled(if: TestBroker.enabled))
+@Suite(
+    "accountservice stops cleanly under load", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled)
+)
 struct GracefulShutdownTests {
     @Test("SIGTERM in the middle of a backlog: exit 0 well within SHUTDOWN_TIMEOUT, at a batch boundary")
     func sigtermDuringReplay() async throws {

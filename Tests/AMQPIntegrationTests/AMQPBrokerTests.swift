@@ -3,7 +3,9 @@ import Testing
 
 @testable import AMQP
 
-@Suite("AMQP client against a real RabbitMQ", .enabled(if: TestBroker.enabled), .serialized)
+@Suite(
+    "AMQP client against a real RabbitMQ", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled),
+    .serialized)
 struct AMQPBrokerTests {
     private func body(_ i: Int) -> [UInt8] { Array("message \(i)".utf8) }
 
@@ -97,63 +99,63 @@ struct AMQPBrokerTests {
         return (connection, channel, name)
     }
 
-    private func remove(_ stream: (connection: AMQPConnection, channel: AMQPChannel, name: String)) {
-        Task {
-            _ = try? await stream.channel.deleteQueue(stream.name)
-            await stream.connection.close()
-        }
+    private func remove(_ stream: (connection: AMQPConnection, channel: AMQPChannel, name: String)) async {
+        _ = try? await stream.channel.deleteQueue(stream.name)
+        await stream.connection.close()
     }
 
     @Test("deliveries come in batches of at most a fifth of the prefetch, and a lone live one at once")
     func deliveryBatches() async throws {
         let fixture = try await stream(holding: 5_000, prefix: "test.batches")
-        defer { remove(fixture) }
-        let (connection, channel, stream) = fixture
+        try await cleaningUp({ await remove(fixture) }) {
+            let (connection, channel, stream) = fixture
 
-        let consumerChannel = try await connection.openChannel()
-        try await consumerChannel.qos(prefetchCount: 1000)
-        let consumer = try await consumerChannel.consume(
-            queue: stream, arguments: ["x-stream-offset": .string("first")])
-        var sizes: [Int] = []
-        var received = 0
-        var batches = consumer.batches.makeAsyncIterator()
-        while received < 5_000, let batch = try await batches.next() {
-            sizes.append(batch.count)
-            received += batch.count
-            if let last = batch.last { consumerChannel.ack(deliveryTag: last.deliveryTag, multiple: true) }
+            let consumerChannel = try await connection.openChannel()
+            try await consumerChannel.qos(prefetchCount: 1000)
+            let consumer = try await consumerChannel.consume(
+                queue: stream, arguments: ["x-stream-offset": .string("first")])
+            var sizes: [Int] = []
+            var received = 0
+            var batches = consumer.batches.makeAsyncIterator()
+            while received < 5_000, let batch = try await batches.next() {
+                sizes.append(batch.count)
+                received += batch.count
+                if let last = batch.last { consumerChannel.ack(deliveryTag: last.deliveryTag, multiple: true) }
+            }
+            #expect(received == 5_000)
+            #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 200 }, "batch sizes: \(sizes)")
+
+            // Caught up, the consumer waits; one more message must not wait for company.
+            let clock = ContinuousClock()
+            let sent = clock.now
+            #expect(
+                try await channel.publish([AMQPMessage(exchange: "", routingKey: stream, body: body(5_000))]) == [
+                    .confirmed
+                ])
+            let lone = try #require(try await batches.next())
+            #expect(lone.count == 1)
+            #expect(lone.first?.streamOffset == 5_000)
+            #expect(clock.now - sent < .seconds(1), "the lone message took \(clock.now - sent)")
+            try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
         }
-        #expect(received == 5_000)
-        #expect(sizes.allSatisfy { $0 >= 1 && $0 <= 200 }, "batch sizes: \(sizes)")
-
-        // Caught up, the consumer waits; one more message must not wait for company.
-        let clock = ContinuousClock()
-        let sent = clock.now
-        #expect(
-            try await channel.publish([AMQPMessage(exchange: "", routingKey: stream, body: body(5_000))]) == [
-                .confirmed
-            ])
-        let lone = try #require(try await batches.next())
-        #expect(lone.count == 1)
-        #expect(lone.first?.streamOffset == 5_000)
-        #expect(clock.now - sent < .seconds(1), "the lone message took \(clock.now - sent)")
-        try await consumerChannel.cancel(consumerTag: consumer.consumerTag)
     }
 
     @Test("consuming a stream from a numeric offset starts there")
     func numericOffset() async throws {
         let fixture = try await stream(holding: 100, prefix: "test.offset")
-        defer { remove(fixture) }
-        let (_, channel, stream) = fixture
+        try await cleaningUp({ await remove(fixture) }) {
+            let (_, channel, stream) = fixture
 
-        try await channel.qos(prefetchCount: 10)
-        let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .int64(60)])
-        var offsets: [Int64] = []
-        for try await delivery in consumer {
-            offsets.append(delivery.streamOffset ?? -1)
-            channel.ack(deliveryTag: delivery.deliveryTag)
-            if offsets.count == 40 { break }
+            try await channel.qos(prefetchCount: 10)
+            let consumer = try await channel.consume(queue: stream, arguments: ["x-stream-offset": .int64(60)])
+            var offsets: [Int64] = []
+            for try await delivery in consumer {
+                offsets.append(delivery.streamOffset ?? -1)
+                channel.ack(deliveryTag: delivery.deliveryTag)
+                if offsets.count == 40 { break }
+            }
+            #expect(offsets == Array(60..<100))
         }
-        #expect(offsets == Array(60..<100))
     }
 
     @Test("a publish to a missing exchange fails with the broker's 404 and the connection stays usable")

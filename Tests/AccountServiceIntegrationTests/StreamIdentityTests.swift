@@ -5,7 +5,9 @@ import Testing
 
 /// A stream deleted and recreated under a running replica (docs/events.md#broker-topology, replaced):
 /// the replica notices, says so, and rebuilds from the new stream instead of mixing them.
-@Suite("accountservice and a replaced stream", .enabled(if: TestBroker.enabled), .serialized)
+@Suite(
+    "accountservice and a replaced stream", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled),
+    .serialized)
 struct StreamIdentityTests {
     private func history(_ prefix: String, accounts: Int) -> [[UInt8]] {
         (1...accounts).flatMap { n in

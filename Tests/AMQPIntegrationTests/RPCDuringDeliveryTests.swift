@@ -6,7 +6,9 @@ import Testing
 /// A synchronous method (a declare, say) that waits for its reply while a large delivery arrives on
 /// another channel must let that delivery stream through: waiting the way amqp_simple_rpc does
 /// holds every frame of the other channel in memory until the reply, a 64 MB body whole.
-@Suite("Synchronous methods during a large delivery", .enabled(if: TestBroker.enabled), .serialized)
+@Suite(
+    "Synchronous methods during a large delivery", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled), .serialized)
 struct RPCDuringDeliveryTests {
     @Test(
         "a declare waiting while a 64 MB delivery arrives reads it as it comes, keeping 64 KiB",

@@ -9,7 +9,7 @@ import Testing
 
 /// Snapshots through the real `accountservice`: written on a graceful stop, loaded at the
 /// next start (consumption resumes after the covered offset), ignored when damaged.
-@Suite("accountservice snapshots", .enabled(if: TestBroker.enabled))
+@Suite("accountservice snapshots", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct SnapshotIntegrationTests {
     static func readFile(_ path: String) -> [UInt8]? {
         guard let file = fopen(path, "r") else { return nil }

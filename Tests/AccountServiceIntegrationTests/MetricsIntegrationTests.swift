@@ -6,7 +6,7 @@ import Testing
 
 /// `/metrics` of a real `accountservice` against a real broker: the page parses as
 /// Prometheus text, and its counters follow what was published.
-@Suite("metrics against a real broker", .enabled(if: TestBroker.enabled))
+@Suite("metrics against a real broker", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct MetricsIntegrationTests {
     @Test("counters move with published events: valid, duplicate and invalid by reason")
     func countersFollowTheStream() async throws {

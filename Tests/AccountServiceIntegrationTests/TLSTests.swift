@@ -11,7 +11,7 @@ import Testing
 /// certificates the test makes with openssl (scripts/test passes the broker script in
 /// TEST_BROKER_SCRIPT).
 @Suite(
-    "TLS to the broker", .serialized,
+    "TLS to the broker", .tags(.broker, .fault), .timeLimit(.minutes(10)), .serialized,
     .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
 struct TLSTests {
     /// The broker's AMQP and TLS ports: TLS_TEST_PORT and TLS_TEST_TLS_PORT, to run beside other brokers.

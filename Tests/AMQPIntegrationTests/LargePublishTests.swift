@@ -7,7 +7,9 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Messages larger than the socket's send buffer", .enabled(if: TestBroker.enabled), .serialized)
+@Suite(
+    "Messages larger than the socket's send buffer", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled), .serialized)
 struct LargePublishTests {
     /// A body whose bytes say where they are, so a frame written twice or skipped shows.
     private func body(size: Int, seed: UInt8) -> [UInt8] {
@@ -130,7 +132,9 @@ private func brokerProcess() -> pid_t? {
     return nil
 }
 
-@Suite("A publish the broker stops reading", .enabled(if: TestBroker.enabled && environment("TEST_BROKER_PORT") != nil))
+@Suite(
+    "A publish the broker stops reading", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled && environment("TEST_BROKER_PORT") != nil))
 struct StalledPublishTests {
     @Test(
         "a 100 MB publish to a broker that reads nothing fails after blockedTimeout, naming the message, its progress and the socket",

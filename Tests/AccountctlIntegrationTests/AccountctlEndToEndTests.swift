@@ -4,7 +4,9 @@ import TestSupport
 import Testing
 
 /// accountctl against a real accountservice and a real broker, as a user runs them.
-@Suite("accountctl with a running accountservice", .enabled(if: TestBroker.enabled))
+@Suite(
+    "accountctl with a running accountservice", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled))
 struct AccountctlEndToEndTests {
     private func environment(_ topology: Topology) throws -> [String: String] {
         [

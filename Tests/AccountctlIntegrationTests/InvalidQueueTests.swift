@@ -7,7 +7,9 @@ import Testing
 
 /// `accountctl invalid list` and `invalid requeue` against the broker, on an invalid queue
 /// filled as the service fills it (the original message plus the x-error… headers).
-@Suite("accountctl invalid, against the broker (AMQP_TEST_URL)", .enabled(if: TestBroker.enabled))
+@Suite(
+    "accountctl invalid, against the broker (AMQP_TEST_URL)", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled))
 struct InvalidQueueTests {
     private func environment(_ topology: Topology) throws -> [String: String] {
         [

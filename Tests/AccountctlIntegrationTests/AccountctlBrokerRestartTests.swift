@@ -1,0 +1,50 @@
+import AccountMessaging
+import TestSupport
+import Testing
+
+/// A broker of its own, stopped and started under a running publisher (scripts/test
+/// passes the broker script in TEST_BROKER_SCRIPT).
+@Suite(
+    "accountctl publish across a broker restart", .tags(.broker, .fault), .timeLimit(.minutes(10)),
+    .enabled(if: TestBroker.isCI || environment("TEST_BROKER_SCRIPT") != nil))
+struct AccountctlBrokerRestartTests {
+    static let port = 5682
+
+    private func broker(_ command: String) async throws {
+        let script = try #require(environment("TEST_BROKER_SCRIPT"), "TEST_BROKER_SCRIPT is not set (run scripts/test)")
+        let result = try await runProcess(script, [command, "\(Self.port)"], timeout: 180)
+        #expect(result.status == 0, "scripts/broker \(command): \(result.err)")
+    }
+
+    @Test("the publisher reconnects, republishes what was unconfirmed, and the service ends exact")
+    func publishSurvivesBrokerRestart() async throws {
+        try await broker("up")
+        try await cleaningUp({ try? await broker("down") }) {
+            let url = "amqp://guest:guest@127.0.0.1:\(Self.port)/%2f"
+            let topology = uniqueTopology("restart")
+            let names = [
+                "AMQP_URL": url, "EXCHANGE": topology.exchange, "EVENTS_STREAM": topology.stream,
+                "INVALID_QUEUE": topology.invalidQueue,
+            ]
+            let history = ["--accounts", "300", "--events", "16000", "--seed", "11"]
+            // About 16 s of publishing at this rate; the broker goes away early in it. A graceful stop
+            // takes seconds, more on a loaded machine (8 s of publishing was once not enough in CI).
+            async let published = runAccountctl(
+                ["publish", "--quiet", "--rate", "1000"] + history, environment: names, timeout: 180)
+            try await Task.sleep(for: .milliseconds(1500))
+            try await broker("down")
+            try await broker("up")
+            let result = try await published
+            #expect(result.status == 0, "\(result.out)\n\(result.err)")
+            #expect(result.out.contains("published=16000 confirmed=16000 nacked=0 returned=0"), "\(result.out)")
+            #expect(result.err.contains("reconnecting"), "the broker restart was not noticed: \(result.err)")
+
+            let service = try await ServiceProcess(
+                topology: topology, replica: "after-restart", extraEnvironment: ["AMQP_URL": url])
+            let verified = try await runAccountctl(
+                ["verify", "--url", "http://127.0.0.1:\(service.port)", "--timeout", "60"] + history, timeout: 90)
+            #expect(verified.status == 0, "\(verified.out)\n\(verified.err)")
+            #expect(await service.terminate() == 0)
+        }
+    }
+}
