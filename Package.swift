@@ -223,7 +223,8 @@ let package = Package(
         .testTarget(
             name: "AccountServiceIntegrationTests",
             dependencies: [
-                "AccountService", "AccountProjection", "AMQP", "JSON", "accountservice", "accountctl", "TestSupport",
+                "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountProjection", "AMQP",
+                "JSON", "accountservice", "accountctl", "TestSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings

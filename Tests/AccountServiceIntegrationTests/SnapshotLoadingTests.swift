@@ -5,7 +5,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import AccountService
+@testable import AccountConsumer
 
 #if canImport(Glibc)
     import Glibc

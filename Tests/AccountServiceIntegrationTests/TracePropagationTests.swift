@@ -7,7 +7,8 @@ import TestSupport
 import Testing
 import Tracing
 
-@testable import AccountService
+@testable import AccountConsumer
+@testable import AccountReadAPI
 
 /// A copy of the tracer in AccountServiceTests/TracingTests.swift: test targets share only
 /// TestSupport, which cannot see `TraceParent`.
