@@ -54,11 +54,14 @@ let package = Package(
             name: "AMQP",
             dependencies: [
                 "CRabbitMQ",
+                "PercentEncoding",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
+        // Percent-encoding on bytes: one implementation for the broker URL, the read API and the CLI.
+        .target(name: "PercentEncoding", swiftSettings: swiftSettings),
         // A strict RFC 8259 scanner, a JSON value reader and a byte writer: no domain, no I/O.
         // The scanner is public and `@inlinable` so that the event decoder inlines it as it did in
         // one module (`package` access is not inlined across modules: decode ran 1.6x slower).
@@ -104,6 +107,7 @@ let package = Package(
             name: "AccountReadAPI",
             dependencies: [
                 "AccountReadModel",
+                "PercentEncoding",
                 "AccountProjection",
                 "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -168,6 +172,7 @@ let package = Package(
             name: "accountctl",
             dependencies: [
                 "AMQP",
+                "PercentEncoding",
                 "AccountMessaging",
                 "AccountProjection",
                 "AccountHistory",

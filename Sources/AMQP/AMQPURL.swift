@@ -1,3 +1,5 @@
+import PercentEncoding
+
 /// A broker address: `amqp://user:pass@host:port/vhost` or `amqps://…` (TLS).
 ///
 /// User, password and vhost are percent-decoded; the port defaults to 5672 (5671
@@ -182,19 +184,10 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
 
     static func percentDecode(_ text: Substring, part: String) throws(AMQPError) -> String {
         guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                // Never echo the text: it may be the password.
-                throw .invalidURL(reason: "the \(part) has a '%' that is not followed by two hex digits")
-            }
-            bytes.append(high << 4 | low)
+        guard let bytes = Array(text.utf8).withUnsafeBufferPointer({ PercentEncoding.decode($0, plusAsSpace: false) })
+        else {
+            // Never echo the text: it may be the password.
+            throw .invalidURL(reason: "the \(part) has a '%' that is not followed by two hex digits")
         }
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
             throw .invalidURL(reason: "the \(part) is not valid UTF-8 once percent-decoded")
@@ -202,30 +195,5 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         return decoded
     }
 
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let digits = Array("0123456789ABCDEF".utf8)
-                out += "%"
-                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(digits[Int(byte & 0x0F)]))
-            }
-        }
-        return out
-    }
-}
-
-private func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-    default: return nil
-    }
+    static func percentEncode(_ text: String) -> String { PercentEncoding.encode(text) }
 }

@@ -1,5 +1,6 @@
 import AccountProjection
 public import AccountReadModel
+import PercentEncoding
 public import Tracing
 
 /// One HTTP answer of the read API, independent of any server library.
@@ -155,8 +156,8 @@ public struct ReadAPI: Sendable {
             }
             let rawPath = UnsafeBufferPointer(rebasing: target[pathStart..<pathEnd])
 
-            if PercentDecoding.needsDecoding(rawPath, plusAsSpace: false) {
-                guard let decoded = PercentDecoding.decode(rawPath, plusAsSpace: false) else {
+            if PercentEncoding.needsDecoding(rawPath, plusAsSpace: false) {
+                guard let decoded = PercentEncoding.decode(rawPath, plusAsSpace: false) else {
                     var answer = self.problem(status: 400, detail: "malformed percent-encoding in the path")
                     answer.route = .unknown
                     return answer
@@ -390,8 +391,8 @@ public struct ReadAPI: Sendable {
 
     /// A query component, `+` as space and percent-decoded; nil when malformed.
     private static func decodeComponent(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
-        if PercentDecoding.needsDecoding(raw, plusAsSpace: true) {
-            return PercentDecoding.decode(raw, plusAsSpace: true)
+        if PercentEncoding.needsDecoding(raw, plusAsSpace: true) {
+            return PercentEncoding.decode(raw, plusAsSpace: true)
         }
         return Array(raw)
     }

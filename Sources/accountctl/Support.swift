@@ -1,6 +1,7 @@
 import AccountHistory
 import AccountMessaging
 import ArgumentParser
+import PercentEncoding
 
 #if canImport(Glibc)
     import Glibc
@@ -209,23 +210,7 @@ final class LineReader {
 
 /// Percent-encodes everything but the unreserved characters (RFC 3986), for a path
 /// segment or a query value.
-func percentEncoded(_ text: String) -> String {
-    var out: [UInt8] = []
-    let hex = Array("0123456789ABCDEF".utf8)
-    for byte in text.utf8 {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-            UInt8(ascii: "~"):
-            out.append(byte)
-        default:
-            out.append(UInt8(ascii: "%"))
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+func percentEncoded(_ text: String) -> String { PercentEncoding.encode(text) }
 
 /// The three broker object names, as flags or environment variables (docs/events.md#broker-topology).
 struct TopologyOptions: ParsableArguments {
