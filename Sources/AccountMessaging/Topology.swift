@@ -63,6 +63,20 @@ public struct Topology: Sendable, Equatable {
         try await Self.declareQueuePassivelyFirst(on: connection, name: invalidQueue, arguments: Self.replicatedQueue)
     }
 
+    /// The stream's arguments for `STREAM_INITIAL_CLUSTER_SIZE`: `x-initial-cluster-size`, how many
+    /// nodes hold the stream when it is created here; nil leaves it to RabbitMQ (every node, up
+    /// to its limit). An existing stream is used as it is.
+    public static func streamArguments(initialClusterSize: Int?) -> AMQPTable {
+        guard let initialClusterSize else { return [:] }
+        return ["x-initial-cluster-size": .int64(Int64(initialClusterSize))]
+    }
+
+    /// `STREAM_INITIAL_CLUSTER_SIZE`'s value: a whole number of at least 1.
+    public static func parseInitialClusterSize(_ text: String) -> Int? {
+        guard let size = Int(text), size >= 1 else { return nil }
+        return size
+    }
+
     /// The arguments of the queues this service creates beside the stream.
     public static let replicatedQueue: AMQPTable = ["x-queue-type": .string("quorum")]
 

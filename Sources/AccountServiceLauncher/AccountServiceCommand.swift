@@ -72,6 +72,10 @@ public enum AccountServiceCommand {
                 flag: "invalid-queue", variable: "INVALID_QUEUE", defaultText: Topology.defaultInvalidQueue,
                 help: "Queue for events that cannot be applied", valueName: "name"),
             .init(
+                flag: "stream-initial-cluster-size", variable: "STREAM_INITIAL_CLUSTER_SIZE",
+                defaultText: "as RabbitMQ decides",
+                help: "Nodes that hold the stream when it is created here (x-initial-cluster-size)", valueName: "count"),
+            .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
                 help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
@@ -228,10 +232,20 @@ public enum AccountServiceCommand {
             }
             return number
         }
+        var initialClusterSize: Int? = nil
+        if let size = flags["stream-initial-cluster-size"] ?? env["STREAM_INITIAL_CLUSTER_SIZE"] {
+            guard let parsed = Topology.parseInitialClusterSize(size) else {
+                throw SettingError(
+                    setting: "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size",
+                    problem: "'\(size)' is not a whole number of nodes, at least 1")
+            }
+            initialClusterSize = parsed
+        }
         let topology = Topology(
             exchange: try text("exchange", "EXCHANGE", Topology.defaultExchange),
             stream: try text("events-stream", "EVENTS_STREAM", Topology.defaultStream),
-            invalidQueue: try text("invalid-queue", "INVALID_QUEUE", Topology.defaultInvalidQueue))
+            invalidQueue: try text("invalid-queue", "INVALID_QUEUE", Topology.defaultInvalidQueue),
+            streamArguments: Topology.streamArguments(initialClusterSize: initialClusterSize))
         let prefetch: Int = try number("prefetch", "PREFETCH", 1000)
         guard (1...65535).contains(prefetch) else {
             throw SettingError(setting: "PREFETCH / --prefetch", problem: "\(prefetch) is not in 1..65535")

@@ -238,11 +238,34 @@ struct TopologyOptions: ParsableArguments {
             valueName: "name"))
     var invalidQueue: String?
 
+    @Option(
+        name: .customLong("stream-initial-cluster-size"),
+        help: ArgumentHelp(
+            "Nodes that hold the stream when it is created here (x-initial-cluster-size) [env: STREAM_INITIAL_CLUSTER_SIZE] (default: as RabbitMQ decides)",
+            valueName: "count"))
+    var initialClusterSize: String?
+
+    func validate() throws {
+        _ = try clusterSize(environment: .process)
+    }
+
+    private func clusterSize(environment: Environment) throws(ValidationError) -> Int? {
+        guard let text = initialClusterSize ?? environment["STREAM_INITIAL_CLUSTER_SIZE"] else { return nil }
+        guard let size = Topology.parseInitialClusterSize(text) else {
+            throw ValidationError(
+                "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size: '\(text)' is not a whole number of nodes,"
+                    + " at least 1")
+        }
+        return size
+    }
+
     func topology(environment: Environment = .process) -> Topology {
         Topology(
             exchange: exchange ?? environment["EXCHANGE"] ?? Topology.defaultExchange,
             stream: stream ?? streamAlias ?? environment["EVENTS_STREAM"] ?? Topology.defaultStream,
-            invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? Topology.defaultInvalidQueue)
+            invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? Topology.defaultInvalidQueue,
+            // validate() has refused a value that does not parse.
+            streamArguments: Topology.streamArguments(initialClusterSize: try? clusterSize(environment: environment)))
     }
 }
 

@@ -158,6 +158,16 @@ struct TopologyTests {
     func saysNoQueue(reply: String, expected: Bool) {
         #expect(Topology.saysNoQueue(reply) == expected)
     }
+
+    @Test("STREAM_INITIAL_CLUSTER_SIZE: x-initial-cluster-size when set, nothing (RabbitMQ decides) when not")
+    func initialClusterSize() {
+        #expect(Topology.streamArguments(initialClusterSize: nil).entries.isEmpty)
+        #expect(Topology.streamArguments(initialClusterSize: 2)["x-initial-cluster-size"] == .int64(2))
+        #expect(Topology.parseInitialClusterSize("3") == 3)
+        for bad in ["0", "-1", "two", "", "1.5"] {
+            #expect(Topology.parseInitialClusterSize(bad) == nil, "\(bad)")
+        }
+    }
 }
 
 @Suite("Broker settings: a list of nodes")

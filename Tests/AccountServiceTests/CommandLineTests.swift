@@ -32,6 +32,10 @@ struct CommandLineTests {
             (["--bogus"], [String: String](), "unknown option '--bogus'"),
             (["--http-port"], [:], "option '--http-port' needs a value"),
             (["--prefetch=0"], [:], "PREFETCH / --prefetch: 0 is not in 1..65535"),
+            (
+                [], ["STREAM_INITIAL_CLUSTER_SIZE": "0"],
+                "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size: '0' is not a whole number of nodes"
+            ),
             ([], ["HTTP_PORT": "eighty"], "HTTP_PORT / --http-port: 'eighty' is not a number"),
             ([], ["LOG_LEVEL": "loud"], "LOG_LEVEL / --log-level: 'loud' is not a log level"),
             ([], ["AMQP_URL": "http://x"], "AMQP_URL / --amqp-url: invalid AMQP URL: scheme 'http'"),
