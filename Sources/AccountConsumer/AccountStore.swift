@@ -24,6 +24,8 @@ public final class AccountStore: ReadModel {
         /// The stream's last offset when this connection started; nil until known.
         var tailAtStart: Int64?
         var tailKnown = false
+        /// When a connection that was caught up ended (nil: it was not, or one opened since).
+        var lostCaughtUpAt: ContinuousClock.Instant?
         var reconnects = 0
         /// When this connection opened and what it received since, until READY is announced.
         var replay: (since: ContinuousClock.Instant, received: Int)?
@@ -243,13 +245,17 @@ public final class AccountStore: ReadModel {
         state.withLock { $0.lastOffset }
     }
 
-    func connectionOpened() {
+    /// `resumingCaughtUp`: the replica was caught up when its last connection ended, moments
+    /// ago (``resumesCaughtUp(within:)``), so it counts as caught up to where it stopped and is
+    /// READY at once; the tail probe then only feeds the lag, as on a live connection.
+    func connectionOpened(resumingCaughtUp: Bool = false) {
         state.withLock { state in
             state.connected = true
             state.replay = (ContinuousClock.now, 0)
             state.readyAnnounced = false
-            state.tailKnown = false
-            state.tailAtStart = nil
+            state.tailKnown = resumingCaughtUp
+            state.tailAtStart = resumingCaughtUp ? state.lastOffset : nil
+            state.lostCaughtUpAt = nil
         }
         metrics.connection(connected: true, lost: false)
     }
@@ -257,6 +263,7 @@ public final class AccountStore: ReadModel {
     func connectionLost() {
         let lost = state.withLock { state in
             let lost = state.connected
+            if lost && Self.isCaughtUp(state) && !state.loading { state.lostCaughtUpAt = .now }
             if lost { state.reconnects += 1 }
             state.connected = false
             state.tailKnown = false
@@ -271,6 +278,18 @@ public final class AccountStore: ReadModel {
         let second = currentSecond()
         state.withLock { $0.lastConnectionError = (error, second) }
         connectionLost()
+    }
+
+    /// True when the last connection ended caught up less than `grace` ago: a failover to
+    /// another node, which can resume READY without waiting for the stream's tail (a new stream
+    /// leader may take seconds to deliver it). A longer outage waits for the tail as at start.
+    func resumesCaughtUp(within grace: Duration) -> Bool {
+        state.withLock { state in
+            guard state.lastOffset != nil, state.resetReason == nil, let lost = state.lostCaughtUpAt else {
+                return false
+            }
+            return ContinuousClock.now - lost < grace
+        }
     }
 
     /// Once per connection, when the replica first becomes READY: how long the replay took

@@ -60,6 +60,11 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     private let tracer: (any Tracer)?
     private let stopping = Atomic<Bool>(false)
     private let active = Mutex<(channel: AMQPChannel, consumerTag: String)?>(nil)
+    /// Set when a background probe found the stream shorter than where the replica resumed: the
+    /// next connection checks the stream before consuming, whatever the failover grace says.
+    private let probeBeforeResuming = Mutex(false)
+    /// How soon after losing a caught-up connection a new one may resume READY at once.
+    static let failoverGrace: Duration = .seconds(10)
     /// Whether this replica publishes rejections, and from where; it keeps those not sent yet.
     private let invalidGate: InvalidQueueGate
 
@@ -157,7 +162,11 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             let lockRetry = Task { await self.retryPublisherLock(connection: connection) }
             defer { lockRetry.cancel() }
             var firstTail: ProbedTail? = nil
-            if let resume = store.lastOffset {
+            // A failover moments after being caught up: consume at once; the stream's identity
+            // is checked in the background (a new leader may take seconds to send the tail).
+            let resumingCaughtUp =
+                !probeBeforeResuming.withLock { $0 } && store.resumesCaughtUp(within: Self.failoverGrace)
+            if let resume = store.lastOffset, !resumingCaughtUp {
                 // Before a single event is applied: is this still the stream we applied up to `resume` of?
                 firstTail = await findTail(connection: connection, patient: true)
                 step("tail probed: \(firstTail.map { "\($0.tail ?? -1)" } ?? "unknown")")
@@ -179,7 +188,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             step("consuming")
             active.withLock { $0 = (channel, consumer.consumerTag) }
             store.connectedTo(node: amqp.url.node, vhost: amqp.url.vhost, tls: amqp.url.isTLS)
-            store.connectionOpened()
+            store.connectionOpened(resumingCaughtUp: resumingCaughtUp)
+            if !resumingCaughtUp { probeBeforeResuming.withLock { $0 = false } }
             backoff.reset()
             rotation.connected(node)
             let from = store.lastOffset.map { "offset \($0 + 1)" } ?? "the first offset"
@@ -188,7 +198,9 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 metadata: ["broker": "\(amqp.url)", "prefetch": "\(settings.effectivePrefetch)"])
             let resumedAt = firstTail == nil ? store.lastOffset : nil
             let tailProbe = Task { [firstTail] in
-                await self.probeTail(connection: connection, first: firstTail, unsureOfStreamFrom: resumedAt)
+                await self.probeTail(
+                    connection: connection, first: firstTail, unsureOfStreamFrom: resumedAt,
+                    readyAlready: resumingCaughtUp)
             }
             defer { tailProbe.cancel() }
             if isStopping { try? await channel.cancel(consumerTag: consumer.consumerTag) }
@@ -407,20 +419,29 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// `unsureOfStreamFrom`: the offset this connection resumed from when the first probe could
     /// not tell (the stream was between leaders); a tail found below it means another stream, so
     /// the consumer is cancelled and the next connection's first probe decides.
+    /// `readyAlready`: the connection resumed READY (``AccountStore/resumesCaughtUp(within:)``);
+    /// the tail found then only feeds the lag.
     private func probeTail(
-        connection: AMQPConnection, first: ProbedTail?, unsureOfStreamFrom resume: Int64? = nil
+        connection: AMQPConnection, first: ProbedTail?, unsureOfStreamFrom resume: Int64? = nil,
+        readyAlready: Bool = false
     ) async {
         var found = first
-        if found == nil { found = await findTail(connection: connection) }
+        // Unsure of the stream: ask patiently until it answers (a new leader takes a moment).
+        while found == nil && !Task.isCancelled {
+            found = await findTail(connection: connection, patient: resume != nil)
+            if found == nil && resume == nil { break }
+            if found == nil { try? await Task.sleep(for: .seconds(1)) }
+        }
         guard let first = found else { return }
         if let resume, (first.tail ?? -1) < resume, store.lastOffset == resume {
             let stream = settings.topology.stream
             logger.warning(
                 "stream '\(stream)' ends below offset \(resume) this replica resumed from; reconnecting to check it")
+            probeBeforeResuming.withLock { $0 = true }
             if let (channel, tag) = active.withLock({ $0 }) { try? await channel.cancel(consumerTag: tag) }
             return
         }
-        store.tailFound(first.tail)
+        if readyAlready { store.tailProbed(first.tail) } else { store.tailFound(first.tail) }
         announceReadyOnce()
         if let tail = first.tail { logger.debug("stream tail at start: offset \(tail)") }
         while !Task.isCancelled {

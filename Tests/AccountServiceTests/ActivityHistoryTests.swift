@@ -261,6 +261,32 @@ struct StoreActivityTests {
         #expect(status.lastConnectionErrorAgeSeconds == 7)
     }
 
+    @Test("a failover moments after being caught up resumes READY at once; a later or a lagging one waits for the tail")
+    func aFailoverFromCaughtUpResumesReadyAtOnce() {
+        let store = AccountStore(parkingLimit: 10)
+        store.connectionOpened()
+        store.tailFound(1)
+        _ = store.apply([Self.opened("a1", offset: 0), Self.opened("a2", offset: 1)], received: 2)
+        #expect(store.statistics().caughtUp)
+        store.connectionLost(error: "connection to the broker lost")
+        #expect(!store.statistics().caughtUp)
+        #expect(store.resumesCaughtUp(within: .seconds(10)))
+        #expect(!store.resumesCaughtUp(within: .zero), "past the grace: wait for the tail")
+        store.connectionOpened(resumingCaughtUp: true)
+        #expect(store.statistics().caughtUp, "READY before any tail probe")
+        store.tailProbed(5)
+        #expect(store.statistics().caughtUp, "a later tail feeds the lag, not readiness")
+        #expect(store.operatorStatus().lag == 4)
+
+        // Lost while behind: no grace.
+        store.connectionLost()
+        store.connectionOpened()
+        store.tailFound(5)
+        #expect(!store.statistics().caughtUp)
+        store.connectionLost()
+        #expect(!store.resumesCaughtUp(within: .seconds(10)))
+    }
+
     @Test func aStreamEmptyAtStartHasItsTailAtTheLastOffsetHandled() {
         let store = AccountStore(parkingLimit: 10)
         store.connectionOpened()
