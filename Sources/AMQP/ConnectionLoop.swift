@@ -54,19 +54,13 @@ final class ConnectionLoop {
                 fail(error)
             }
             if failure != nil { break }
-            if batcher.lingeredLongEnough { flushDeliveries() }
+            let drained = !moreToRead && !connection.hasQueuedInput
+            hand(over: batcher.takeAfterRead(socketDrained: drained))
             connection.releaseBuffers()
-            if moreToRead || connection.hasQueuedInput { continue }
-            if thread.hasCommands { continue }
-            if batcher.isEmpty {
-                thread.waitForActivity(
-                    socket: connection.fileDescriptor, writable: flow.waitsForSocketRoom, timeout: idleWait)
-            } else if !thread.waitForActivity(
-                socket: connection.fileDescriptor, writable: flow.waitsForSocketRoom, timeout: DeliveryBatcher.linger)
-            {
-                // Quiet for a moment: hand over what came.
-                flushDeliveries()
-            }
+            // Drained: the batcher is empty, so the sleep delays no delivery.
+            if !drained || thread.hasCommands { continue }
+            thread.waitForActivity(
+                socket: connection.fileDescriptor, writable: flow.waitsForSocketRoom, timeout: idleWait)
         }
         if stopRequested && failure == nil {
             // Best effort: the connection ends either way.
@@ -129,7 +123,11 @@ final class ConnectionLoop {
     }
 
     private func flushDeliveries() {
-        for batch in batcher.takeAll() {
+        hand(over: batcher.takeAll())
+    }
+
+    private func hand(over batches: [DeliveryBatcher.Batch]) {
+        for batch in batches {
             machine.consumers[batch.consumerTag]?.continuation.yield(batch.deliveries)
         }
     }

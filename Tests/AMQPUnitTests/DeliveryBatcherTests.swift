@@ -31,7 +31,36 @@ struct DeliveryBatcherTests {
         #expect(batcher.takeAll().isEmpty)
     }
 
-    @Test("the oldest pending delivery waits at most maxLinger (5 ms), counted from the first of a batch")
+    @Test("a drained socket hands the batch over at once, however small and young")
+    func drainedSocketHandsOverAtOnce() {
+        let clock = ManualClock()
+        var batcher = DeliveryBatcher(now: { clock.nanoseconds })
+        #expect(batcher.takeAfterRead(socketDrained: true).isEmpty, "nothing pending, nothing to hand over")
+        _ = batcher.append(delivery(1, consumer: "a"), consumerTag: "a", batchLimit: 200)
+        _ = batcher.append(delivery(2, consumer: "b"), consumerTag: "b", batchLimit: 200)
+        let batches = batcher.takeAfterRead(socketDrained: true)
+        #expect(batches.map(\.consumerTag) == ["a", "b"])
+        #expect(batches.flatMap(\.deliveries).map(\.deliveryTag) == [1, 2])
+        #expect(batcher.isEmpty)
+    }
+
+    @Test("a busy socket still batches up to the bound: a replay's 200 deliveries go out as one")
+    func busySocketBatchesUpToTheBound() {
+        let clock = ManualClock()
+        var batcher = DeliveryBatcher(now: { clock.nanoseconds })
+        var full = false
+        for tag in 1...200 {
+            // A replay: each read leaves more on the socket, 20 µs of the clock per delivery.
+            clock.advance(.microseconds(20))
+            full = batcher.append(delivery(UInt64(tag), consumer: "a"), consumerTag: "a", batchLimit: 200)
+            if full { break }
+            #expect(batcher.takeAfterRead(socketDrained: false).isEmpty, "handed over early at \(tag)")
+        }
+        #expect(full, "the 200th delivery fills the batch")
+        #expect(batcher.takeAll().first?.deliveries.count == 200)
+    }
+
+    @Test("a socket that never drains still hands over maxLinger (5 ms) after the oldest delivery")
     func maxLinger() {
         let clock = ManualClock()
         var batcher = DeliveryBatcher(now: { clock.nanoseconds })
@@ -39,15 +68,15 @@ struct DeliveryBatcherTests {
         _ = batcher.append(delivery(1, consumer: "a"), consumerTag: "a", batchLimit: 512)
         clock.advance(.milliseconds(4))
         _ = batcher.append(delivery(2, consumer: "a"), consumerTag: "a", batchLimit: 512)
-        #expect(!batcher.lingeredLongEnough)
+        #expect(batcher.takeAfterRead(socketDrained: false).isEmpty)
         clock.advance(.milliseconds(1))
         #expect(batcher.lingeredLongEnough)
-        _ = batcher.takeAll()
+        #expect(batcher.takeAfterRead(socketDrained: false).first?.deliveries.map(\.deliveryTag) == [1, 2])
         #expect(!batcher.lingeredLongEnough, "the clock restarts with the next batch")
         _ = batcher.append(delivery(3, consumer: "a"), consumerTag: "a", batchLimit: 512)
         clock.advance(.milliseconds(4))
         #expect(!batcher.lingeredLongEnough)
-        #expect(DeliveryBatcher.linger == .milliseconds(1))
+        #expect(batcher.takeAfterRead(socketDrained: false).isEmpty)
     }
 
     @Test("an ending consumer takes its own pending deliveries, leaving the others")
