@@ -185,7 +185,10 @@ let package = Package(
         // What the test targets share: the test broker, child processes, a raw HTTP client.
         .target(
             name: "TestSupport",
-            dependencies: ["AMQP", "AccountMessaging", "AccountProjection", "JSON"],
+            dependencies: [
+                "AMQP", "AccountMessaging", "AccountProjection", "JSON",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

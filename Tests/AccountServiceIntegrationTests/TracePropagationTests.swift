@@ -10,44 +10,6 @@ import Tracing
 @testable import AccountConsumer
 @testable import AccountReadAPI
 
-/// A copy of the tracer in AccountServiceTests/TracingTests.swift: test targets share only
-/// TestSupport, which cannot see `TraceParent`.
-/// The in-memory tracer of swift-distributed-tracing, taught W3C propagation: it reads a
-/// `traceparent` header into its span context, so a span started in that context is its child.
-struct W3CInMemoryTracer: Tracer {
-    let recorder = InMemoryTracer()
-
-    func startSpan<Instant: TracerInstant>(
-        _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
-        at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
-    ) -> InMemorySpan {
-        recorder.startSpan(
-            operationName, context: context(), ofKind: kind, at: instant(), function: function, file: fileID,
-            line: line)
-    }
-
-    func forceFlush() { recorder.forceFlush() }
-
-    func extract<Carrier, Extract: Extractor>(
-        _ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract
-    ) where Extract.Carrier == Carrier {
-        guard let header = extractor.extract(key: TraceParent.headerName, from: carrier),
-            let parent = TraceParent(header)
-        else { return }
-        context.inMemorySpanContext = InMemorySpanContext(
-            traceID: parent.traceID, spanID: parent.spanID, parentSpanID: nil)
-    }
-
-    func inject<Carrier, Inject: Injector>(
-        _ context: ServiceContext, into carrier: inout Carrier, using injector: Inject
-    ) where Inject.Carrier == Carrier {
-        guard let span = context.inMemorySpanContext,
-            let parent = TraceParent(traceID: span.traceID, spanID: span.spanID)
-        else { return }
-        injector.inject(parent.description, forKey: TraceParent.headerName, into: &carrier)
-    }
-}
-
 @Suite(
     "trace propagation through the broker", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct TracePropagationTests {

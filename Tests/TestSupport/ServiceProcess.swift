@@ -1,5 +1,5 @@
 public import AccountMessaging
-public import AccountProjection
+import AccountProjection
 public import JSON
 
 #if canImport(Glibc)
