@@ -76,6 +76,11 @@ public enum AccountServiceCommand {
                 defaultText: "as RabbitMQ decides",
                 help: "Nodes that hold the stream when it is created here (x-initial-cluster-size)", valueName: "count"),
             .init(
+                flag: "stream-max-segment-size", variable: "STREAM_MAX_SEGMENT_SIZE",
+                defaultText: "\(Topology.defaultMaxSegmentSizeBytes)",
+                help: "Segment size of a stream created here (x-stream-max-segment-size-bytes); bounds a failover",
+                valueName: "bytes"),
+            .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
                 help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
@@ -241,11 +246,21 @@ public enum AccountServiceCommand {
             }
             initialClusterSize = parsed
         }
+        var maxSegmentSize = Topology.defaultMaxSegmentSizeBytes
+        if let size = flags["stream-max-segment-size"] ?? env["STREAM_MAX_SEGMENT_SIZE"] {
+            guard let parsed = Topology.parseMaxSegmentSize(size) else {
+                throw SettingError(
+                    setting: "STREAM_MAX_SEGMENT_SIZE / --stream-max-segment-size",
+                    problem: "'\(size)' is not a whole number of bytes, at least 1048576 (1 MiB)")
+            }
+            maxSegmentSize = parsed
+        }
         let topology = Topology(
             exchange: try text("exchange", "EXCHANGE", Topology.defaultExchange),
             stream: try text("events-stream", "EVENTS_STREAM", Topology.defaultStream),
             invalidQueue: try text("invalid-queue", "INVALID_QUEUE", Topology.defaultInvalidQueue),
-            streamArguments: Topology.streamArguments(initialClusterSize: initialClusterSize))
+            streamArguments: Topology.streamArguments(
+                initialClusterSize: initialClusterSize, maxSegmentSizeBytes: maxSegmentSize))
         let prefetch: Int = try number("prefetch", "PREFETCH", 1000)
         guard (1...65535).contains(prefetch) else {
             throw SettingError(setting: "PREFETCH / --prefetch", problem: "\(prefetch) is not in 1..65535")

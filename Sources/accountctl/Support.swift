@@ -245,8 +245,28 @@ struct TopologyOptions: ParsableArguments {
             valueName: "count"))
     var initialClusterSize: String?
 
+    @Option(
+        name: .customLong("stream-max-segment-size"),
+        help: ArgumentHelp(
+            "Segment size of the stream when it is created here (x-stream-max-segment-size-bytes) [env: STREAM_MAX_SEGMENT_SIZE] (default: \(Topology.defaultMaxSegmentSizeBytes))",
+            valueName: "bytes"))
+    var maxSegmentSize: String?
+
     func validate() throws {
         _ = try clusterSize(environment: .process)
+        _ = try segmentSize(environment: .process)
+    }
+
+    private func segmentSize(environment: Environment) throws(ValidationError) -> Int {
+        guard let text = maxSegmentSize ?? environment["STREAM_MAX_SEGMENT_SIZE"] else {
+            return Topology.defaultMaxSegmentSizeBytes
+        }
+        guard let size = Topology.parseMaxSegmentSize(text) else {
+            throw ValidationError(
+                "STREAM_MAX_SEGMENT_SIZE / --stream-max-segment-size: '\(text)' is not a whole number of bytes,"
+                    + " at least 1048576 (1 MiB)")
+        }
+        return size
     }
 
     private func clusterSize(environment: Environment) throws(ValidationError) -> Int? {
@@ -265,7 +285,10 @@ struct TopologyOptions: ParsableArguments {
             stream: stream ?? streamAlias ?? environment["EVENTS_STREAM"] ?? Topology.defaultStream,
             invalidQueue: invalidQueue ?? environment["INVALID_QUEUE"] ?? Topology.defaultInvalidQueue,
             // validate() has refused a value that does not parse.
-            streamArguments: Topology.streamArguments(initialClusterSize: try? clusterSize(environment: environment)))
+            streamArguments: Topology.streamArguments(
+                initialClusterSize: try? clusterSize(environment: environment),
+                maxSegmentSizeBytes: (try? segmentSize(environment: environment)) ?? Topology.defaultMaxSegmentSizeBytes
+            ))
     }
 }
 

@@ -161,11 +161,26 @@ struct TopologyTests {
 
     @Test("STREAM_INITIAL_CLUSTER_SIZE: x-initial-cluster-size when set, nothing (RabbitMQ decides) when not")
     func initialClusterSize() {
-        #expect(Topology.streamArguments(initialClusterSize: nil).entries.isEmpty)
+        #expect(Topology.streamArguments(initialClusterSize: nil)["x-initial-cluster-size"] == nil)
         #expect(Topology.streamArguments(initialClusterSize: 2)["x-initial-cluster-size"] == .int64(2))
         #expect(Topology.parseInitialClusterSize("3") == 3)
         for bad in ["0", "-1", "two", "", "1.5"] {
             #expect(Topology.parseInitialClusterSize(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("STREAM_MAX_SEGMENT_SIZE: x-stream-max-segment-size-bytes, 8 MiB unless set; under 1 MiB refused")
+    func maxSegmentSize() {
+        let byDefault = Topology.streamArguments(initialClusterSize: nil)
+        #expect(byDefault["x-stream-max-segment-size-bytes"] == .int64(8_388_608))
+        #expect(byDefault.entries.count == 1)
+        let set = Topology.streamArguments(initialClusterSize: 3, maxSegmentSizeBytes: 50_000_000)
+        #expect(set["x-stream-max-segment-size-bytes"] == .int64(50_000_000))
+        #expect(set["x-initial-cluster-size"] == .int64(3))
+        #expect(Topology.parseMaxSegmentSize("1048576") == 1_048_576)
+        #expect(Topology.parseMaxSegmentSize("500000000") == 500_000_000)
+        for bad in ["1048575", "0", "-1", "8MB", "", "1e7"] {
+            #expect(Topology.parseMaxSegmentSize(bad) == nil, "\(bad)")
         }
     }
 }

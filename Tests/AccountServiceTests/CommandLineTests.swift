@@ -36,6 +36,10 @@ struct CommandLineTests {
                 [], ["STREAM_INITIAL_CLUSTER_SIZE": "0"],
                 "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size: '0' is not a whole number of nodes"
             ),
+            (
+                ["--stream-max-segment-size=8MB"], [:],
+                "STREAM_MAX_SEGMENT_SIZE / --stream-max-segment-size: '8MB' is not a whole number of bytes"
+            ),
             ([], ["HTTP_PORT": "eighty"], "HTTP_PORT / --http-port: 'eighty' is not a number"),
             ([], ["LOG_LEVEL": "loud"], "LOG_LEVEL / --log-level: 'loud' is not a log level"),
             ([], ["AMQP_URL": "http://x"], "AMQP_URL / --amqp-url: invalid AMQP URL: scheme 'http'"),
