@@ -2,7 +2,7 @@
  *
  *   freshness --url URL --exchange X [--rate 5000] [--seconds 10] [--accounts 1000]
  *             [--prefix fresh] [--window 2000] [--pause-us 5000]
- *             (--http-port P [--poll-us 100] | --consume STREAM)
+ *             (--http-port P [--poll-us 100] | --consume STREAM [--ack-delay-us 1000])
  *
  * Opens --accounts accounts (AccountOpened, untimed), then publishes MoneyDeposited events
  * round-robin over them at --rate per second for --seconds, with publisher confirms, stamping
@@ -13,9 +13,12 @@
  *                     --poll-us) until the answer shows that event's sequence as the version,
  *                     records publish-to-visible, and so on: a sample of the events, taken at
  *                     moments unrelated to the service's rhythm, as a user reading meets them.
- *   --consume STREAM  a bare stream consumer (offset "next", prefetch 1000, multiple acks)
- *                     records publish-to-delivery of every event: the broker's own floor,
- *                     sampled as the reader samples (every_* give it per event).
+ *   --consume STREAM  a bare stream consumer (offset "next", prefetch 1000; it acks what has
+ *                     arrived --ack-delay-us after the first unacked delivery) records
+ *                     publish-to-delivery of every event: the broker's own floor, sampled as
+ *                     the reader samples (every_* give it per event).
+ * In both modes confirm_* give publish-to-confirm per event (seen at the publisher's next
+ * step, within 1/rate): the broker has stored the event, and delivers nothing sooner.
  *
  * Prints one line of key=value pairs: the rate held (events / (last stamp - first stamp)),
  * how many publishes were more than 1 ms behind schedule, the samples and their p50, p90,
@@ -50,6 +53,8 @@ static atomic_long published;        /* steady events published so far */
 static atomic_int steady_done;       /* the publisher is past the last steady event */
 static atomic_int consumer_ready;    /* consume mode: basic.consume-ok received */
 static int64_t *deliv;               /* consume mode: delivery time of steady event i, ns */
+static int64_t *confirmed_at;        /* publisher confirm time of steady event i, ns */
+static long ack_delay_us = 1000;     /* consume mode: acks go this long after the first unacked delivery */
 static int64_t *lat;                 /* samples, ns */
 static atomic_long nlat;
 static atomic_long misses;           /* probes that never saw their event in time */
@@ -136,7 +141,14 @@ static int handle_frame(amqp_connection_state_t c, struct timeval *tv) {
   }
   /* The broker confirms in tag order here (one stream): the highest tag settles all below. */
   (void)multiple;
-  if (tag > settled) settled = tag;
+  if (tag > settled) {
+    int64_t t = now_ns();
+    for (uint64_t k = settled + 1; k <= tag; k++) { /* tags 1..accounts are the openings */
+      long i = (long)k - 1 - accounts;
+      if (i >= 0 && i < total) confirmed_at[i] = t;
+    }
+    settled = tag;
+  }
   return 1;
 }
 
@@ -303,12 +315,28 @@ static void *consumer(void *arg) {
   atomic_store(&consumer_ready, 1);
   long got = 0;
   int64_t end = 0;
+  /* RabbitMQ 3.10 reads on from a stream for an AMQP 0-9-1 consumer when its acks come back;
+   * a consumer that acks each delivery at once catches up with the writer and then waits for
+   * the broker's own wake-up, which came 50-400 ms late at a steady 5,000/s (measured). So it
+   * acks what has arrived --ack-delay-us after the first unacked delivery, as a consumer that
+   * does some work per batch would (docs/performance-phases.md). */
+  uint64_t unacked = 0;
+  int64_t unacked_since = 0;
   for (;;) {
     if (atomic_load(&steady_done)) {
       if (!end) end = now_ns() + 10 * (int64_t)1000000000;
       if (got >= total + accounts || now_ns() > end) break;
     }
-    struct timeval tv = {0, 100000};
+    int64_t wait_us = 100000;
+    if (unacked) {
+      wait_us = (unacked_since + ack_delay_us * 1000 - now_ns()) / 1000;
+      if (wait_us <= 0) {
+        die_status(amqp_basic_ack(c, 1, unacked, 1), "basic.ack");
+        unacked = 0;
+        wait_us = 100000;
+      }
+    }
+    struct timeval tv = {wait_us / 1000000, wait_us % 1000000};
     amqp_envelope_t env;
     amqp_maybe_release_buffers(c);
     amqp_rpc_reply_t r = amqp_consume_message(c, &env, &tv, 0);
@@ -330,7 +358,8 @@ static void *consumer(void *arg) {
       if (g >= 0 && g < total && stamp[g]) /* stamped before its publish: set by now */
         deliv[g] = t;
     }
-    if (got % 500 == 0) die_status(amqp_basic_ack(c, 1, env.delivery_tag, 1), "basic.ack");
+    if (!unacked) unacked_since = t;
+    unacked = env.delivery_tag;
     amqp_destroy_envelope(&env);
   }
   amqp_connection_close(c, AMQP_REPLY_SUCCESS);
@@ -380,7 +409,7 @@ static double pct_ms(const int64_t *v, long n, double p) {
 static void usage(void) {
   fprintf(stderr, "usage: freshness --url URL --exchange X [--rate R] [--seconds S] [--accounts N]\n"
                   "                 [--prefix P] [--window W] [--pause-us 5000]\n"
-                  "                 (--http-port PORT [--poll-us U] | --consume STREAM)\n");
+                  "                 (--http-port PORT [--poll-us U] | --consume STREAM [--ack-delay-us 1000])\n");
   exit(2);
 }
 
@@ -400,6 +429,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--poll-us")) poll_us = atol(v);
     else if (!strcmp(a, "--pause-us")) pause_us = atol(v);
     else if (!strcmp(a, "--consume")) consume_stream = v;
+    else if (!strcmp(a, "--ack-delay-us")) ack_delay_us = atol(v);
     else usage();
   }
   if (!url || !exchange || (!http_port == !consume_stream)) usage();
@@ -409,7 +439,8 @@ int main(int argc, char **argv) {
   stamp = calloc((size_t)total, sizeof *stamp);
   lat = calloc((size_t)total + 1, sizeof *lat);
   deliv = calloc((size_t)total, sizeof *deliv);
-  if (!stamp || !lat || !deliv) die("out of memory");
+  confirmed_at = calloc((size_t)total, sizeof *confirmed_at);
+  if (!stamp || !lat || !deliv || !confirmed_at) die("out of memory");
 
   amqp_connection_state_t c = connect_amqp();
   amqp_confirm_select(c, 1);
@@ -464,15 +495,21 @@ int main(int argc, char **argv) {
   int64_t *all = calloc((size_t)total + 1, sizeof *all);
   if (!all) die("out of memory");
   if (consume_stream) n = sample_deliveries(all, &nall);
+  long nconf = 0; /* publish-to-confirm per event: the broker has it stored (committed) */
+  int64_t *conf = calloc((size_t)total + 1, sizeof *conf);
+  if (!conf) die("out of memory");
+  for (long i = 0; i < total; i++)
+    if (confirmed_at[i]) conf[nconf++] = confirmed_at[i] - stamp[i];
+  qsort(conf, (size_t)nconf, sizeof *conf, cmp64);
   qsort(lat, (size_t)n, sizeof *lat, cmp64);
   qsort(all, (size_t)nall, sizeof *all, cmp64);
   double held = total > 1 ? (double)(total - 1) / ((double)(t_last - stamp[0]) / 1e9) : 0;
   printf("mode=%s published=%ld rate=%ld rate_held=%.0f late_1ms=%ld nacked=%llu samples=%ld misses=%ld "
          "polls=%ld p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f every_event=%ld every_p50_ms=%.3f "
-         "every_p99_ms=%.3f\n",
+         "every_p99_ms=%.3f confirm_p50_ms=%.3f confirm_p99_ms=%.3f\n",
          consume_stream ? "consume" : "http", total, rate, held, late, (unsigned long long)nacked, n,
          atomic_load(&misses), atomic_load(&polls), pct_ms(lat, n, 0.50), pct_ms(lat, n, 0.90),
          pct_ms(lat, n, 0.99), n ? (double)lat[n - 1] / 1e6 : 0.0, nall, pct_ms(all, nall, 0.50),
-         pct_ms(all, nall, 0.99));
+         pct_ms(all, nall, 0.99), pct_ms(conf, nconf, 0.50), pct_ms(conf, nconf, 0.99));
   return (n > 0 && nacked == 0 && atomic_load(&misses) == 0) ? 0 : 1;
 }
