@@ -16,6 +16,7 @@
 ///   ``AMQPError/blocked(reason:waited:)``. Default 60 s; nil waits as long as it takes.
 /// - `maxBodyBytes`: the most bytes of a delivered body kept in memory; the rest is read
 ///   and dropped as it arrives, and ``AMQPDelivery/bodySize`` says how large it was. Default nil (all).
+/// - `threadNice`: nice value of the connection's thread (``ThreadPriority``). Default 0 (as it is).
 public struct AMQPConfiguration: Sendable {
     public var url: AMQPURL
     public var nodes: [AMQPURL]
@@ -28,6 +29,7 @@ public struct AMQPConfiguration: Sendable {
     public var frameMax: Int
     public var blockedTimeout: Duration?
     public var maxBodyBytes: Int?
+    public var threadNice: Int32 = 0
 
     /// TLS settings, used with `amqps://` only.
     ///

@@ -42,6 +42,7 @@ final class ConnectionThread: Sendable {
         let thread = ConnectionThread()
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             spawn {
+                ThreadPriority.lowerCurrentThread(to: configuration.threadNice)
                 let loop: ConnectionLoop
                 do throws(AMQPError) {
                     let connection = try RabbitConnection.connect(configuration, logger: logger)

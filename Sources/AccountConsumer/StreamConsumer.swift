@@ -21,6 +21,8 @@ public struct ConsumerSettings: Sendable {
     public var prefetch: UInt16
     public var reconnect: Backoff
     public var maxInFlightBytes: Int = 48 << 20
+    /// Nice value of the threads that read and apply the stream (`INGEST_NICE`); 0 leaves them as they are.
+    public var ingestNice: Int32 = 0
 
     /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
     /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.
@@ -105,7 +107,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
         var rotation = AMQPNodeRotation(count: settings.amqp.nodes.count)
         while !isStopping {
             let node = rotation.next() ?? rotation.next() ?? 0
-            let amqp = settings.amqp.node(node)
+            var amqp = settings.amqp.node(node)
+            amqp.threadNice = settings.ingestNice
             do {
                 try await consumeOneConnection(amqp, node: node, rotation: &rotation, backoff: &backoff)
             } catch Self.streamReplaced {
@@ -211,6 +214,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             var acks = AckWindow(prefetch: settings.effectivePrefetch)
             do {
                 for try await batch in consumer.batches {
+                    // Whichever pool thread applies it: readers' threads (NIO) keep their priority.
+                    ThreadPriority.lowerCurrentThread(to: settings.ingestNice)
                     try await handle(batch, channel: channel)
                     announceReadyOnce()
                     if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }

@@ -81,6 +81,10 @@ public enum AccountServiceCommand {
                 help: "Segment size of a stream created here (x-stream-max-segment-size-bytes); bounds a failover",
                 valueName: "bytes"),
             .init(
+                flag: "ingest-nice", variable: "INGEST_NICE", defaultText: "5",
+                help: "Nice value of the threads that read and apply the stream, 0..19: readers go first",
+                valueName: "n"),
+            .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
                 help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
@@ -296,6 +300,11 @@ public enum AccountServiceCommand {
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
         consumer.maxInFlightBytes = inFlightBytes
+        let ingestNice: Int = try number("ingest-nice", "INGEST_NICE", 5)
+        guard (0...19).contains(ingestNice) else {
+            throw SettingError(setting: "INGEST_NICE / --ingest-nice", problem: "\(ingestNice) is not in 0..19")
+        }
+        consumer.ingestNice = Int32(ingestNice)
         var settings = ServiceSettings(
             consumer: consumer,
             httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),

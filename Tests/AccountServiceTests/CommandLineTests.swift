@@ -32,6 +32,7 @@ struct CommandLineTests {
             (["--bogus"], [String: String](), "unknown option '--bogus'"),
             (["--http-port"], [:], "option '--http-port' needs a value"),
             (["--prefetch=0"], [:], "PREFETCH / --prefetch: 0 is not in 1..65535"),
+            ([], ["INGEST_NICE": "20"], "INGEST_NICE / --ingest-nice: 20 is not in 0..19"),
             (
                 [], ["STREAM_INITIAL_CLUSTER_SIZE": "0"],
                 "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size: '0' is not a whole number of nodes"

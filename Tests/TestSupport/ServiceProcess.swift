@@ -154,18 +154,7 @@ public final class ServiceProcess: @unchecked Sendable {
         return true
     }
 
-    public var log: String {
-        guard let file = fopen(logPath, "r") else { return "" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    public var log: String { readText(logPath) ?? "" }
 
     /// One GET (a fresh connection each time); nil while nothing listens.
     public func get(_ path: String) -> RawHTTPConnection.Response? {
