@@ -93,7 +93,7 @@ struct Publish: AsyncParsableCommand {
     @Flag(help: "No progress on standard error (the summary line is still printed)")
     var quiet = false
 
-    @Flag(help: "Also say on standard error which trace the messages belong to")
+    @Flag(help: "Also say on standard error which trace the messages belong to and which broker node takes them")
     var verbose = false
 
     @OptionGroup var output: OutputOptions
@@ -148,7 +148,7 @@ struct Publish: AsyncParsableCommand {
                 generator.generator.makeIterator(), total: generator.resolved.events, exchange: topology.exchange)
         }
 
-        let link = BrokerLink(configuration: settings, topology: topology)
+        let link = BrokerLink(configuration: settings, topology: topology, verbose: verbose)
         let channel: AMQPChannel
         do {
             channel = try await link.open()
@@ -393,11 +393,13 @@ private func publishAll(
 final class BrokerLink: @unchecked Sendable {
     let configuration: AMQPConfiguration
     let topology: Topology
+    let verbose: Bool
     private var connection: AMQPConnection?
 
-    init(configuration: AMQPConfiguration, topology: Topology) {
+    init(configuration: AMQPConfiguration, topology: Topology, verbose: Bool = false) {
         self.configuration = configuration
         self.topology = topology
+        self.verbose = verbose
     }
 
     /// Connects to the nodes in turn from a random one (``AMQPNodeRotation``), moving on at
@@ -407,7 +409,11 @@ final class BrokerLink: @unchecked Sendable {
         var failure = AMQPError.closedByClient
         while let node = rotation.next() {
             do {
-                return try await open(configuration.node(node))
+                let channel = try await open(configuration.node(node))
+                if verbose {
+                    printError("accountctl: publishing through broker node \(configuration.nodes[node].node)")
+                }
+                return channel
             } catch {
                 if configuration.nodes.count > 1 {
                     printError("accountctl: broker node \(configuration.nodes[node].node): \(error)")

@@ -29,9 +29,14 @@ struct AccountctlBrokerRestartTests {
             let history = ["--accounts", "300", "--events", "16000", "--seed", "11"]
             // About 16 s of publishing at this rate; the broker goes away early in it. A graceful stop
             // takes seconds, more on a loaded machine (8 s of publishing was once not enough in CI).
+            let publisher = OutputWatch()
             async let published = runAccountctl(
-                ["publish", "--quiet", "--rate", "1000"] + history, environment: names, timeout: 180)
-            try await Task.sleep(for: .milliseconds(1500))
+                ["publish", "--quiet", "--verbose", "--rate", "1000"] + history, environment: names, timeout: 180,
+                stderrWatch: publisher)
+            // Stopped once the publisher is connected: a first connection refused fails at once, by design.
+            #expect(
+                await publisher.wait(for: "publishing through broker node", timeout: .seconds(30)), "\(publisher.text)")
+            try await Task.sleep(for: .milliseconds(500))
             try await broker("down")
             try await broker("up")
             let result = try await published

@@ -69,14 +69,18 @@ struct FaultTests {
             // A small prefetch makes the replay slow enough to be caught in the middle.
             let service = try await ServiceProcess(
                 topology: topology, replica: "fault-\(how)", extraEnvironment: ["AMQP_URL": Self.url, "PREFETCH": "20"])
+            let publisher = OutputWatch()
             async let second = runAccountctl(
-                ["publish", "--file", "-", "--quiet", "--rate", "5000"], stdin: live, environment: names(topology),
-                timeout: 180)
-            // The fault lands once the replay is under way, not after a guess at how long that takes.
+                ["publish", "--file", "-", "--quiet", "--verbose", "--rate", "5000"], stdin: live,
+                environment: names(topology), timeout: 180, stderrWatch: publisher)
+            // The fault lands once the replay is under way and the live publisher is connected (one
+            // that first connects to a stopped broker fails at once, by design), not after a guess.
             #expect(
                 await service.wait(timeout: .seconds(20)) {
                     StatsView(service.get("/stats")?.bodyText ?? "").handled > 1000
                 })
+            #expect(
+                await publisher.wait(for: "publishing through broker node", timeout: .seconds(30)), "\(publisher.text)")
             try await broker(how)
             #expect(
                 await service.wait(timeout: .seconds(10)) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -32,6 +34,28 @@ public func builtProduct(_ name: String) throws -> String {
     return path
 }
 
+/// What a running program has written to standard error so far, for a test that must act once
+/// it has said something (connected, say) rather than after a guessed delay.
+public final class OutputWatch: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+
+    public init() {}
+
+    public var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    func append(_ chunk: ArraySlice<UInt8>) { bytes.withLock { $0 += chunk } }
+
+    /// True once `needle` has appeared, false after `timeout`.
+    public func wait(for needle: String, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if text.contains(needle) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return text.contains(needle)
+    }
+}
+
 public struct ProcessError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
@@ -42,15 +66,17 @@ public struct ProcessError: Error, CustomStringConvertible {
 /// environment is the test's, less the variables the programs read, plus `environment`.
 public func runProcess(
     _ path: String, _ arguments: [String], stdin input: [UInt8] = [], environment extra: [String: String] = [:],
-    timeout: Double = 60
+    timeout: Double = 60, stderrWatch: OutputWatch? = nil
 ) async throws -> ProcessResult {
     try await offPool {
-        try runProcessBlocking(path, arguments, stdin: input, environment: extra, timeout: timeout)
+        try runProcessBlocking(
+            path, arguments, stdin: input, environment: extra, timeout: timeout, stderrWatch: stderrWatch)
     }
 }
 
 private func runProcessBlocking(
-    _ path: String, _ arguments: [String], stdin input: [UInt8], environment extra: [String: String], timeout: Double
+    _ path: String, _ arguments: [String], stdin input: [UInt8], environment extra: [String: String], timeout: Double,
+    stderrWatch: OutputWatch?
 ) throws -> ProcessResult {
     var stdinPipe: [Int32] = [0, 0]
     var stdoutPipe: [Int32] = [0, 0]
@@ -135,7 +161,12 @@ private func runProcessBlocking(
             }
             let count = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
             if count > 0 {
-                if entry.fd == stdoutPipe[0] { out += chunk[0..<count] } else { err += chunk[0..<count] }
+                if entry.fd == stdoutPipe[0] {
+                    out += chunk[0..<count]
+                } else {
+                    err += chunk[0..<count]
+                    stderrWatch?.append(chunk[0..<count])
+                }
             } else if count == 0 || errno != EINTR {
                 close(entry.fd)
                 open.removeAll { $0 == entry.fd }
