@@ -30,6 +30,10 @@ def longstr(data):
     return struct.pack(">I", len(raw)) + raw
 
 
+# The service's default STREAM_MAX_SEGMENT_SIZE (Topology.defaultMaxSegmentSizeBytes).
+STREAM_SEGMENT_BYTES = 8 << 20
+
+
 def table(entries):
     """A field table of string values ('S') and ints ('l'), in the given order."""
     out = bytearray()
@@ -122,9 +126,10 @@ class Publisher:
     # -- what the probes use
 
     def declare_stream(self, name, passive=False):
-        """Creates the stream (durable, x-queue-type only, as the service does) or, passive,
-        checks that it exists."""
-        args = table([("x-queue-type", "stream")])
+        """Creates the stream (durable, with the arguments the service creates it with:
+        declaring it with others while the service recreates it is a 406) or, passive, checks
+        that it exists."""
+        args = table([("x-queue-type", "stream"), ("x-stream-max-segment-size-bytes", STREAM_SEGMENT_BYTES)])
         bits = b"\x01" if passive else b"\x02"
         self._method(1, 50, 10, struct.pack(">H", 0) + shortstr(name) + bits + args)
         self._expect(1, 50, 11)

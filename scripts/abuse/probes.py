@@ -4,9 +4,11 @@ are checked around it by check-abuse."""
 
 import json
 import socket
+import sys
 import time
 
 from . import http
+from .amqp import AMQPError
 
 PIPELINED = 1000
 PIPELINE_REQUEST = b"GET /accounts?limit=1000 HTTP/1.1\r\nHost: abuse\r\n\r\n"
@@ -297,13 +299,26 @@ def recreated_stream(ctx, service, wait=30):
     _, page = http.get_json(service.http_port, "/accounts?limit=1")
     old = page["items"][0]["id"] if isinstance(page, dict) and page.get("items") else None
     ctx.broker_ctl("delete_queue", service.stream)
-    publisher = ctx.publisher(service.stream, create=True)
-    try:
-        for index in range(20):
-            publisher.publish(service.stream, event(f"recreated-{index:03d}", 1))
-        publisher.wait_confirms()
-    finally:
-        publisher.close()
+    # This races the service, which recreates a deleted stream itself; RabbitMQ 3.10 then
+    # answers a declare or publish that meets the creation in progress with 541 INTERNAL_ERROR
+    # or 506 "Stream not available" and closes the connection: an operator's tool tries again
+    # (a few times, on a new connection; a copy of an event is ignored by its eventId).
+    for attempt in range(5):
+        publisher = None
+        try:
+            publisher = ctx.publisher(service.stream, create=True)
+            for index in range(20):
+                publisher.publish(service.stream, event(f"recreated-{index:03d}", 1))
+            publisher.wait_confirms()
+            break
+        except AMQPError as error:
+            if attempt == 4 or not any(code in str(error) for code in ("541", "506")):
+                raise
+            print(f"probe 5: {error}; trying again", file=sys.stderr)
+            time.sleep(0.5)
+        finally:
+            if publisher is not None:
+                publisher.close()
     transient = ("CATCHING_UP", "DISCONNECTED", "LOADING")
     start = time.monotonic()
     status, reason = None, ""
