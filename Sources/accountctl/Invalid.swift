@@ -67,6 +67,20 @@ struct InvalidQueueReader {
         }
     }
 
+    /// Waits, up to `timeout` seconds, until the queue holds `expected` messages again: a quorum
+    /// queue takes back what a closed channel left unacknowledged (and drops what it acked) after
+    /// close-ok, so without this a `list` right after could miss messages that are on their way back.
+    /// Returns whether it did; another producer or consumer on the queue can keep it from it.
+    @discardableResult
+    func settle(expected: Int, timeout: Double = 5) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while true {
+            if let now = try? await count(), now == expected { return true }
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// The first `limit` messages, unacknowledged on `channel` (close it to give them back).
     /// Gives up waiting after `idle` seconds (plus a millisecond a message) with what came:
     /// another consumer may have taken the rest.
@@ -168,6 +182,7 @@ struct InvalidList: AsyncParsableCommand {
         let events = try await reader.read(limit: min(count, limit), on: channel)
         // Closing the channel gives every unacknowledged message back to the queue.
         try? await channel.close()
+        await reader.settle(expected: count)
         await connection.close()
 
         switch output.format {
@@ -264,9 +279,11 @@ struct InvalidRequeue: AsyncParsableCommand {
             let outcomes = try await publisher.publish(messages)
             var requeued = 0
             var failed = 0
+            var removed = 0
             for (key, outcome) in zip(order, outcomes) {
                 if case .confirmed = outcome {
                     requeued += 1
+                    removed += chosen[key]!.count
                     for copy in chosen[key]! { channel.ack(deliveryTag: copy.delivery.deliveryTag) }
                 } else {
                     failed += 1
@@ -276,6 +293,7 @@ struct InvalidRequeue: AsyncParsableCommand {
             // What was not acknowledged goes back to the queue with the channel.
             try? await channel.close()
             try? await publisher.close()
+            await reader.settle(expected: count - removed)
             let found = Set(events.compactMap(\.offset))
             tally = (requeued, kept, offsets.filter { !found.contains($0) }, failed)
         } catch let error as CLIError {
