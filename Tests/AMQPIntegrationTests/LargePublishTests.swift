@@ -110,6 +110,17 @@ private func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
 }
 
+/// A process's state letter from /proc/PID/stat ("T" when stopped), nil if it is gone.
+private func processState(_ pid: pid_t) -> Character? {
+    guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+    defer { fclose(file) }
+    var bytes = [UInt8](repeating: 0, count: 512)
+    let count = fread(&bytes, 1, bytes.count, file)
+    // "pid (comm) S ...": the state follows the last ')'.
+    guard let close = bytes[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return nil }
+    return Character(UnicodeScalar(bytes[close + 2]))
+}
+
 /// The test broker's Erlang VM: the beam process whose environment has scripts/broker's
 /// RABBITMQ_NODE_PORT for the test broker's port.
 private func brokerProcess() -> pid_t? {
@@ -148,16 +159,34 @@ struct StalledPublishTests {
         try await channel.declareQueue(queue, durable: false, autoDelete: true)
         try await channel.enablePublisherConfirms()
         let broker = try #require(brokerProcess(), "the test broker's process")
+        // Stopped, and stopped again at once if anything continues it: CI once saw this publish
+        // confirmed, the broker continued from outside the test (the kernel sends SIGCONT to a
+        // stopped process whose process group becomes orphaned).
         kill(broker, SIGSTOP)
-        defer { kill(broker, SIGCONT) }
+        let stopper = Task.detached {
+            var continued = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(10))
+                if processState(broker) == "R" || processState(broker) == "S" { continued += 1 }
+                kill(broker, SIGSTOP)
+            }
+            return continued
+        }
+        func resume() async {
+            stopper.cancel()
+            let continued = await stopper.value
+            kill(broker, SIGCONT)
+            if continued > 0 { print("StalledPublishTests: the broker was continued from outside \(continued) time(s)") }
+        }
         let started = monotonicSeconds()
         do {
             let outcome = try await channel.publish(
                 AMQPMessage(exchange: "", routingKey: queue, body: [UInt8](repeating: 7, count: 100 << 20)))
+            await resume()
             Issue.record("a publish to a stopped broker came back \(outcome)")
         } catch {
             let waited = monotonicSeconds() - started
-            kill(broker, SIGCONT)
+            await resume()
             guard case .publishStalled(let detail) = error else {
                 Issue.record("not a stall: \(error)")
                 return
