@@ -176,7 +176,9 @@ struct StalledPublishTests {
             stopper.cancel()
             let continued = await stopper.value
             kill(broker, SIGCONT)
-            if continued > 0 { print("StalledPublishTests: the broker was continued from outside \(continued) time(s)") }
+            if continued > 0 {
+                print("StalledPublishTests: the broker was continued from outside \(continued) time(s)")
+            }
         }
         let started = monotonicSeconds()
         do {
