@@ -160,8 +160,8 @@ struct StalledPublishTests {
         try await channel.enablePublisherConfirms()
         let broker = try #require(brokerProcess(), "the test broker's process")
         // Stopped, and stopped again at once if anything continues it: CI once saw this publish
-        // confirmed, the broker continued from outside the test (the kernel sends SIGCONT to a
-        // stopped process whose process group becomes orphaned).
+        // confirmed, the broker continued from outside the test (probably the kernel, which
+        // continues a stopped process whose process group becomes orphaned).
         kill(broker, SIGSTOP)
         let stopper = Task.detached {
             var continued = 0
