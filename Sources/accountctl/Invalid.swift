@@ -70,13 +70,11 @@ struct InvalidQueueReader {
     /// Waits, up to `timeout` seconds, until the queue holds `expected` messages again: a quorum
     /// queue takes back what a closed channel left unacknowledged (and drops what it acked) after
     /// close-ok, so without this a `list` right after could miss messages that are on their way back.
-    /// Returns whether it did; another producer or consumer on the queue can keep it from it.
-    @discardableResult
-    func settle(expected: Int, timeout: Double = 5) async -> Bool {
+    /// Another producer or consumer on the queue can keep it from that count: then it gives up.
+    func settle(expected: Int, timeout: Double = 5) async {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-        while true {
-            if let now = try? await count(), now == expected { return true }
-            if ContinuousClock.now >= deadline { return false }
+        while ContinuousClock.now < deadline {
+            if let now = try? await count(), now == expected { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -167,10 +167,18 @@ struct StalledPublishTests {
             var continued = 0
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(10))
-                if processState(broker) == "R" || processState(broker) == "S" { continued += 1 }
+                let state = processState(broker)
+                if state == "R" || state == "S" { continued += 1 }
                 kill(broker, SIGSTOP)
+                // Cancelled meanwhile: the SIGCONT may have gone out before this SIGSTOP.
+                if Task.isCancelled { kill(broker, SIGCONT) }
             }
             return continued
+        }
+        // However the test ends (its time limit too), the broker runs again.
+        defer {
+            stopper.cancel()
+            kill(broker, SIGCONT)
         }
         func resume() async {
             stopper.cancel()
