@@ -3,8 +3,7 @@
 #   docker build --target accountctl -t accountctl .        the CLI (publish, verify, ...)
 # Build stage: the official Swift image (a stand-in of the same name where no registry is
 # reachable: deploy/stand-ins/make-images); both programs built by scripts/build-release
-# (Swift runtime, librabbitmq, OpenSSL and libstdc++ linked statically, stripped), so that
-# only glibc stays dynamic.
+# (static-pie: the Swift runtime, librabbitmq, OpenSSL, libstdc++ and glibc linked in, stripped).
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 FROM ${SWIFT_IMAGE} AS build
 RUN dpkg -s librabbitmq-dev libssl-dev pkg-config >/dev/null 2>&1 || { apt-get update \
@@ -18,9 +17,9 @@ RUN swift package resolve
 # the build to load the package (none of them is built).
 COPY Tests ./Tests
 COPY Sources ./Sources
-COPY scripts/build-release scripts/install-deps scripts/accountservice.order ./scripts/
+COPY scripts/build-release scripts/install-deps scripts/accountservice.order scripts/local-text.ld ./scripts/
 RUN SKIP_INSTALL_DEPS=1 scripts/build-release
-# Each program's root: itself, the few glibc files it loads, the CA bundle, a passwd entry
+# Each program's root: itself (no shared library to bring), the CA bundle, a passwd entry
 # (scripts/runtime-root-check runs the service in the same root).
 COPY deploy/runtime-root ./deploy/
 RUN deploy/runtime-root /roots/accountservice .build/dist/accountservice \

@@ -48,6 +48,8 @@ let package = Package(
             name: "COpenSSL",
             providers: [.apt(["libssl-dev"])]
         ),
+        // glibc's <malloc.h> (malloc_trim), which Swift's Glibc module leaves out.
+        .systemLibrary(name: "CMalloc"),
         // Our AMQP 0-9-1 client over librabbitmq: one thread per connection, an async Swift API;
         // the reconnection backoff both programs use.
         .target(
@@ -124,6 +126,7 @@ let package = Package(
             name: "AccountConsumer",
             dependencies: [
                 "AMQP",
+                "CMalloc",
                 "AccountMessaging",
                 "AccountProjection",
                 "AccountReadModel",

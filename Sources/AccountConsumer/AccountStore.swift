@@ -1,5 +1,6 @@
 public import AccountProjection
 public import AccountReadModel
+import CMalloc
 import Glibc
 import Synchronization
 
@@ -171,17 +172,11 @@ public final class AccountStore: ReadModel {
         state.withLock { $0.projection.install(upkeep) }
         // The replaced arrays go back to malloc's free lists; a large one is worth handing
         // back to the system (it would otherwise count in the RSS for good).
-        if replaced >= Self.trimAfterBytes { _ = Self.mallocTrim?(0) }
+        if replaced >= Self.trimAfterBytes { _ = malloc_trim(0) }
     }
 
     /// Replaced bytes after which an upkeep trims malloc's heap.
     static let trimAfterBytes = 1 << 20
-
-    /// glibc's `malloc_trim`, looked up at run time: Swift's Glibc module leaves out
-    /// `<malloc.h>` (nil on a C library without it).
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(
-        UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim"
-    ).map { unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self) }
 
     /// The broker confirmed this many of the rejected events `apply` handed out.
     func rejectionsConfirmed(_ count: Int) {
