@@ -156,6 +156,59 @@ struct HTTPBoundsTests {
         }
     }
 
+    /// Sends `bytes` one every 100 ms until the server closes the connection; the bytes sent.
+    func trickle(_ bytes: [UInt8], on connection: RawHTTPConnection, _ running: Running) async throws -> Int {
+        var sent = 0
+        for byte in bytes {
+            guard (try? connection.send([byte])) != nil else { break }
+            sent += 1
+            if running.server.openConnections == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return sent
+    }
+
+    @Test func aLaterRequestsHeaderDeadlineCountsFromItsOwnFirstByte() async throws {
+        let limits = HTTPServer.Limits(headerTimeout: .milliseconds(1000), requestTimeout: .seconds(30))
+        try await self.withServer(limits: limits) { running in
+            let connection = try RawHTTPConnection(port: running.port)
+            #expect(try connection.request("GET", "/health").status == 200)
+            try await Task.sleep(for: .milliseconds(600))
+            let start = ContinuousClock.now
+            try connection.send("GET /health HTTP/1.1\r\n")
+            try await Task.sleep(for: .milliseconds(500))  // past the first request's 1 s, not this one's
+            #expect(running.server.openConnections == 1)
+            let sent = try await self.trickle(
+                Array("Host: x\r\nX-Slow: \(String(repeating: "s", count: 100))".utf8), on: connection, running)
+            #expect(try await connection.closed())
+            #expect(sent < 110)
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(try running.counter("accountservice_http_connections_timed_out_total", ["deadline": "header"]) == 1)
+        }
+    }
+
+    @Test func aSlowBodyBeforeDoesNotPostponeTheNextRequestsHeaderDeadline() async throws {
+        let limits = HTTPServer.Limits(headerTimeout: .milliseconds(500), requestTimeout: .seconds(20))
+        try await self.withServer(limits: limits) { running in
+            let connection = try RawHTTPConnection(port: running.port)
+            #expect(try await self.eventually { running.server.openConnections == 1 })
+            // A request whose body takes about 1 s: within its own request deadline (20 s).
+            try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            #expect(try await self.trickle(Array("0123456789".utf8), on: connection, running) == 10)
+            #expect(try connection.readResponse().status == 200)
+            let start = ContinuousClock.now
+            let sent = try await self.trickle(
+                Array("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 150))".utf8),
+                on: connection, running)
+            #expect(try await connection.closed())
+            #expect(sent < 60)
+            #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(try running.counter("accountservice_http_connections_timed_out_total", ["deadline": "header"]) == 1)
+            #expect(
+                try running.counter("accountservice_http_connections_timed_out_total", ["deadline": "request"]) == 0)
+        }
+    }
+
     @Test func keepAliveConnectionsBetweenRequestsAreNotTimedOut() async throws {
         let limits = HTTPServer.Limits(headerTimeout: .milliseconds(200), requestTimeout: .milliseconds(300))
         try await self.withServer(limits: limits) { running in
