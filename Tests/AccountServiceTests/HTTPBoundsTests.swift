@@ -62,6 +62,18 @@ struct HTTPBoundsTests {
         return try condition()
     }
 
+    /// Sends `bytes` one every 100 ms until the server closes the connection; the bytes sent.
+    func trickle(_ bytes: [UInt8], on connection: RawHTTPConnection, _ running: Running) async throws -> Int {
+        var sent = 0
+        for byte in bytes {
+            guard (try? connection.send([byte])) != nil else { break }
+            sent += 1
+            if running.server.openConnections == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return sent
+    }
+
     // MARK: Item 1: answers only as fast as the client reads
 
     /// 1,000 accounts with long owners: one `limit=1000` page is about 1 MB. A model per test:
@@ -119,13 +131,7 @@ struct HTTPBoundsTests {
             let start = ContinuousClock.now
             // A byte every 100 ms keeps the idle timer (60 s) happy forever.
             let request = Array("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: \(String(repeating: "s", count: 200))".utf8)
-            var sent = 0
-            for byte in request {
-                guard (try? connection.send([byte])) != nil else { break }
-                sent += 1
-                if running.server.openConnections == 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let sent = try await self.trickle(request, on: connection, running)
             #expect(try await connection.closed())
             #expect(ContinuousClock.now - start < .seconds(5))
             #expect(sent < request.count)
@@ -140,13 +146,7 @@ struct HTTPBoundsTests {
             #expect(try connection.request("GET", "/health").status == 200)  // a request before: not counted
             let start = ContinuousClock.now
             try connection.send("GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-            var sent = 0
-            for _ in 0..<100 {
-                guard (try? connection.send("b")) != nil else { break }
-                sent += 1
-                if running.server.openConnections == 0 { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            let sent = try await self.trickle(Array(repeating: UInt8(ascii: "b"), count: 100), on: connection, running)
             #expect(try await connection.closed())
             #expect(ContinuousClock.now - start < .seconds(5))
             #expect(sent < 100)
@@ -154,18 +154,6 @@ struct HTTPBoundsTests {
                 try running.counter("accountservice_http_connections_timed_out_total", ["deadline": "request"]) == 1)
             #expect(try running.counter("accountservice_http_connections_timed_out_total", ["deadline": "header"]) == 0)
         }
-    }
-
-    /// Sends `bytes` one every 100 ms until the server closes the connection; the bytes sent.
-    func trickle(_ bytes: [UInt8], on connection: RawHTTPConnection, _ running: Running) async throws -> Int {
-        var sent = 0
-        for byte in bytes {
-            guard (try? connection.send([byte])) != nil else { break }
-            sent += 1
-            if running.server.openConnections == 0 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return sent
     }
 
     @Test func aLaterRequestsHeaderDeadlineCountsFromItsOwnFirstByte() async throws {
