@@ -1,7 +1,6 @@
 public import AccountProjection
 public import AccountReadModel
 import CMalloc
-import Glibc
 import Synchronization
 
 /// The projection and the consumer's state, shared by the stream consumer (one writer)
