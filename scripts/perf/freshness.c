@@ -2,7 +2,7 @@
  *
  *   freshness --url URL --exchange X [--rate 5000] [--seconds 10] [--accounts 1000]
  *             [--prefix fresh] [--window 2000] [--pause-us 5000]
- *             (--http-port P [--poll-us 100] | --consume STREAM [--ack-delay-us 1000])
+ *             (--http-port P [--poll-us 100] | --consume STREAM [--ack-delay-us 1000] | both)
  *
  * Opens --accounts accounts (AccountOpened, untimed), then publishes MoneyDeposited events
  * round-robin over them at --rate per second for --seconds, with publisher confirms, stamping
@@ -17,7 +17,12 @@
  *                     arrived --ack-delay-us after the first unacked delivery) records
  *                     publish-to-delivery of every event: the broker's own floor, sampled as
  *                     the reader samples (every_* give it per event).
- * In both modes confirm_* give publish-to-confirm per event (seen at the publisher's next
+ *   both              the reader and, beside it on the stream the service reads, the bare
+ *                     consumer: for each of the reader's samples, beside_* give the bare
+ *                     consumer's publish-to-delivery of that same event (the broker's floor at
+ *                     that moment) and beyond_* what the service added to it (visible minus
+ *                     delivered): the service's own share, apart from the broker's rhythm.
+ * In every mode confirm_* give publish-to-confirm per event (seen at the publisher's next
  * step, within 1/rate): the broker has stored the event, and delivers nothing sooner.
  *
  * Prints one line of key=value pairs: the rate held (events / (last stamp - first stamp)),
@@ -59,6 +64,7 @@ static int64_t *lat;                 /* samples, ns */
 static atomic_long nlat;
 static atomic_long misses;           /* probes that never saw their event in time */
 static atomic_long polls;
+static long *sample_event;          /* reader: the steady event of sample k */
 
 static int64_t now_ns(void) {
   struct timespec t;
@@ -286,7 +292,9 @@ static void *reader(void *arg) {
       int64_t t = now_ns();
       atomic_fetch_add(&polls, 1);
       if (v >= seq) {
-        lat[atomic_fetch_add(&nlat, 1)] = t - t0;
+        long k = atomic_fetch_add(&nlat, 1);
+        lat[k] = t - t0;
+        sample_event[k] = j;
         break;
       }
       if (t > deadline) {
@@ -409,7 +417,8 @@ static double pct_ms(const int64_t *v, long n, double p) {
 static void usage(void) {
   fprintf(stderr, "usage: freshness --url URL --exchange X [--rate R] [--seconds S] [--accounts N]\n"
                   "                 [--prefix P] [--window W] [--pause-us 5000]\n"
-                  "                 (--http-port PORT [--poll-us U] | --consume STREAM [--ack-delay-us 1000])\n");
+                  "                 [--http-port PORT [--poll-us U]] [--consume STREAM [--ack-delay-us 1000]]\n"
+                  "                 (at least one of the two; both: the bare consumer beside the reader)\n");
   exit(2);
 }
 
@@ -432,7 +441,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--ack-delay-us")) ack_delay_us = atol(v);
     else usage();
   }
-  if (!url || !exchange || (!http_port == !consume_stream)) usage();
+  if (!url || !exchange || (!http_port && !consume_stream)) usage();
   if (rate < 1 || seconds <= 0 || accounts < 1 || window < 1)
     die("--rate, --seconds, --accounts and --window must be positive");
   total = (long)((double)rate * seconds);
@@ -440,17 +449,18 @@ int main(int argc, char **argv) {
   lat = calloc((size_t)total + 1, sizeof *lat);
   deliv = calloc((size_t)total, sizeof *deliv);
   confirmed_at = calloc((size_t)total, sizeof *confirmed_at);
-  if (!stamp || !lat || !deliv || !confirmed_at) die("out of memory");
+  sample_event = calloc((size_t)total + 1, sizeof *sample_event);
+  if (!stamp || !lat || !deliv || !confirmed_at || !sample_event) die("out of memory");
 
   amqp_connection_state_t c = connect_amqp();
   amqp_confirm_select(c, 1);
   die_reply(amqp_get_rpc_reply(c), "confirm.select");
   struct timeval zero = {0, 0};
 
-  pthread_t side;
+  pthread_t bare_thread, reader_thread;
   int64_t deadline = now_ns() + 30 * (int64_t)1000000000;
   if (consume_stream) {
-    pthread_create(&side, NULL, consumer, NULL);
+    pthread_create(&bare_thread, NULL, consumer, NULL);
     while (!atomic_load(&consumer_ready)) {
       if (now_ns() > deadline) die("the bare consumer did not start within 30 s");
       usleep(1000);
@@ -468,7 +478,7 @@ int main(int argc, char **argv) {
       usleep(1000);
     }
     http_close();
-    pthread_create(&side, NULL, reader, NULL);
+    pthread_create(&reader_thread, NULL, reader, NULL);
   }
 
   long late = 0;
@@ -487,14 +497,30 @@ int main(int argc, char **argv) {
   int64_t t_last = stamp[total - 1];
   await_confirms(c, sent);
   atomic_store(&steady_done, 1);
-  pthread_join(side, NULL);
+  if (http_port) pthread_join(reader_thread, NULL);
+  if (consume_stream) pthread_join(bare_thread, NULL);
   amqp_connection_close(c, AMQP_REPLY_SUCCESS);
   amqp_destroy_connection(c);
 
   long n = atomic_load(&nlat), nall = 0;
   int64_t *all = calloc((size_t)total + 1, sizeof *all);
   if (!all) die("out of memory");
-  if (consume_stream) n = sample_deliveries(all, &nall);
+  /* Both: the bare consumer's delivery of each sampled event, and the service's share beyond it. */
+  long nb = 0;
+  int64_t *beside = calloc((size_t)n + 1, sizeof *beside), *beyond = calloc((size_t)n + 1, sizeof *beyond);
+  if (!beside || !beyond) die("out of memory");
+  if (consume_stream && http_port) {
+    for (long k = 0; k < n; k++) {
+      long j = sample_event[k];
+      if (!deliv[j]) continue;
+      beside[nb] = deliv[j] - stamp[j];
+      beyond[nb] = stamp[j] + lat[k] - deliv[j];
+      nb++;
+    }
+    qsort(beside, (size_t)nb, sizeof *beside, cmp64);
+    qsort(beyond, (size_t)nb, sizeof *beyond, cmp64);
+  } else if (consume_stream)
+    n = sample_deliveries(all, &nall);
   long nconf = 0; /* publish-to-confirm per event: the broker has it stored (committed) */
   int64_t *conf = calloc((size_t)total + 1, sizeof *conf);
   if (!conf) die("out of memory");
@@ -506,10 +532,16 @@ int main(int argc, char **argv) {
   double held = total > 1 ? (double)(total - 1) / ((double)(t_last - stamp[0]) / 1e9) : 0;
   printf("mode=%s published=%ld rate=%ld rate_held=%.0f late_1ms=%ld nacked=%llu samples=%ld misses=%ld "
          "polls=%ld p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f every_event=%ld every_p50_ms=%.3f "
-         "every_p99_ms=%.3f confirm_p50_ms=%.3f confirm_p99_ms=%.3f\n",
-         consume_stream ? "consume" : "http", total, rate, held, late, (unsigned long long)nacked, n,
+         "every_p99_ms=%.3f confirm_p50_ms=%.3f confirm_p99_ms=%.3f",
+         consume_stream ? (http_port ? "both" : "consume") : "http", total, rate, held, late, (unsigned long long)nacked, n,
          atomic_load(&misses), atomic_load(&polls), pct_ms(lat, n, 0.50), pct_ms(lat, n, 0.90),
          pct_ms(lat, n, 0.99), n ? (double)lat[n - 1] / 1e6 : 0.0, nall, pct_ms(all, nall, 0.50),
          pct_ms(all, nall, 0.99), pct_ms(conf, nconf, 0.50), pct_ms(conf, nconf, 0.99));
+  if (consume_stream && http_port) /* negative beyond_*: the service saw it before the bare consumer */
+    printf(" beside_samples=%ld beside_p50_ms=%.3f beside_p90_ms=%.3f beside_p99_ms=%.3f beyond_p50_ms=%.3f "
+           "beyond_p90_ms=%.3f beyond_p99_ms=%.3f",
+           nb, pct_ms(beside, nb, 0.50), pct_ms(beside, nb, 0.90), pct_ms(beside, nb, 0.99),
+           pct_ms(beyond, nb, 0.50), pct_ms(beyond, nb, 0.90), pct_ms(beyond, nb, 0.99));
+  printf("\n");
   return (n > 0 && nacked == 0 && atomic_load(&misses) == 0) ? 0 : 1;
 }
