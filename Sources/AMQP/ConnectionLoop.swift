@@ -328,17 +328,17 @@ extension ConnectionLoop {
     func consume(
         channel: UInt16, queue: String, consumerTag: String, noAck: Bool, exclusive: Bool, arguments: AMQPTable,
         continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
-    ) throws(AMQPError) -> String {
+    ) throws(AMQPError) -> (tag: String, batchLimit: Int) {
         try requireChannel(channel)
         let batchLimit = machine.batchLimit(channel: channel)
         let reply = try call(
             .basicConsume(
                 queue: queue, consumerTag: consumerTag, noAck: noAck, exclusive: exclusive, arguments: arguments),
             on: channel, operation: "basic.consume from '\(queue)'")
-        guard case .consumeOK(let tag) = reply.fields else { return consumerTag }
+        guard case .consumeOK(let tag) = reply.fields else { return (consumerTag, batchLimit) }
         machine.addConsumer(
             .init(tag: tag, channel: channel, batchLimit: batchLimit, continuation: continuation))
-        return tag
+        return (tag, batchLimit)
     }
 
     func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {

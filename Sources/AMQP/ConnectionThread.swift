@@ -41,7 +41,7 @@ final class ConnectionThread: Sendable {
     ) async throws(AMQPError) -> ConnectionThread {
         let thread = ConnectionThread()
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
-            spawn {
+            DetachedThread.start(name: "amqp-connection") {
                 ThreadPriority.lowerCurrentThread(to: configuration.threadNice)
                 let loop: ConnectionLoop
                 do throws(AMQPError) {
@@ -58,25 +58,6 @@ final class ConnectionThread: Sendable {
         }
         try result.get()
         return thread
-    }
-
-    private static func spawn(_ body: @escaping @Sendable () -> Void) {
-        final class Box {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, nil,
-            { argument in
-                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-                cra_set_thread_name("amqp-connection")
-                box.body()
-                return nil
-            }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(thread)
     }
 
     // MARK: - The mailbox

@@ -21,7 +21,8 @@ public struct ConsumerSettings: Sendable {
     public var prefetch: UInt16
     public var reconnect: Backoff
     public var maxInFlightBytes: Int = 48 << 20
-    /// Nice value of the threads that read and apply the stream (`INGEST_NICE`); 0 leaves them as they are.
+    /// Nice value of the connection's thread and of the thread that applies catch-up batches
+    /// (`INGEST_NICE`); 0 leaves them as they are.
     public var ingestNice: Int32 = 0
 
     /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
@@ -213,13 +214,25 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // without a write and a wake-up of the connection thread per batch.
             var acks = AckWindow(prefetch: settings.effectivePrefetch)
             do {
-                for try await batch in consumer.batches {
-                    // Whichever pool thread applies it: readers' threads (NIO) keep their priority.
-                    ThreadPriority.lowerCurrentThread(to: settings.ingestNice)
-                    try await handle(batch, channel: channel)
-                    announceReadyOnce()
-                    if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
-                    if isStopping { break }
+                let catchUp = settings.ingestNice > 0 ? NiceThreadExecutor.atNice(settings.ingestNice) : nil
+                var batches = consumer.batches.makeAsyncIterator()
+                var rate = IngestRate()
+                var next = try await batches.next()
+                var heavy = next.map { rate.isHeavy(adding: $0.count, now: IngestRate.now()) } ?? false
+                // A run of heavy batches stays on the lowered thread, waits for the next batch
+                // there too, and hops back once the rate falls: two hops per change, not per batch.
+                while let first = next {
+                    if heavy, let catchUp {
+                        next = try await withTaskExecutorPreference(catchUp) {
+                            try await applyWhile(
+                                heavy: true, first, from: &batches, rate: &rate, acks: &acks, channel: channel)
+                        }
+                    } else {
+                        next = try await applyWhile(
+                            heavy: heavy, first, from: &batches, rate: &rate, acks: &acks, channel: channel)
+                    }
+                    heavy.toggle()
+                    if next != nil { logger.debug("ingest \(heavy ? "heavy: applying at INGEST_NICE" : "light")") }
                 }
                 if let tag = acks.rest() { channel.ack(deliveryTag: tag, multiple: true) }
             } catch let error as AMQPError {
@@ -289,6 +302,27 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             logger.warning("\(problem)", metadata: ["queue": "\(queue)"])
         }
         store.invalidQueue(problem: problem)
+    }
+
+    private typealias Batches = AsyncThrowingStream<[AMQPDelivery], any Error>
+
+    /// Applies `first` and the batches after it while their rate is `heavy` (``IngestRate``), acking
+    /// as ``AckWindow`` says; returns the batch whose rate is not, or nil once the stream ends or
+    /// the consumer stops.
+    private func applyWhile(
+        heavy: Bool, _ first: [AMQPDelivery], from batches: inout Batches.Iterator, rate: inout IngestRate,
+        acks: inout AckWindow, channel: AMQPChannel
+    ) async throws -> [AMQPDelivery]? {
+        var batch = first
+        while true {
+            try await handle(batch, channel: channel)
+            announceReadyOnce()
+            if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
+            if isStopping { return nil }
+            guard let next = try await batches.next() else { return nil }
+            if rate.isHeavy(adding: next.count, now: IngestRate.now()) != heavy { return next }
+            batch = next
+        }
     }
 
     /// Applies one batch and hands its rejections to the invalid queue (confirmed); the caller acks.

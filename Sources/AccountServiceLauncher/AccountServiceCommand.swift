@@ -82,7 +82,7 @@ public enum AccountServiceCommand {
                 valueName: "bytes"),
             .init(
                 flag: "ingest-nice", variable: "INGEST_NICE", defaultText: "5",
-                help: "Nice value of the threads that read and apply the stream, 0..19: readers go first",
+                help: "Nice value of the threads that read the stream and apply its backlog, 0..19: readers go first",
                 valueName: "n"),
             .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",

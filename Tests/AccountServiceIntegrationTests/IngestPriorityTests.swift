@@ -6,8 +6,9 @@ import Testing
     import Glibc
 #endif
 
-/// `INGEST_NICE` (docs/operations.md#configuration): the threads that read and apply the stream
-/// run at that nice value, the read API's threads (NIO) at the process's own.
+/// `INGEST_NICE` (docs/operations.md#configuration): the connection's thread and the thread that
+/// applies a backlog run at that nice value; live events are applied at the process's own, as
+/// the read API's threads (NIO) run, and no other thread is lowered.
 @Suite("the ingest threads' priority", .tags(.broker), .timeLimit(.minutes(5)), .enabled(if: TestBroker.enabled))
 struct IngestPriorityTests {
     /// Each thread of `pid`: its name and nice value (field 19 of /proc/PID/task/TID/stat).
@@ -31,23 +32,36 @@ struct IngestPriorityTests {
         return found
     }
 
-    @Test("the connection thread and the pool threads that applied events at INGEST_NICE; NIO's at 0")
+    @Test("the connection thread and the backlog's thread at INGEST_NICE; live events lower no other thread")
     func ingestThreadsAreNicedReadersAreNot() async throws {
         for nice in [7, 0] {
             let topology = uniqueTopology("nice-\(nice)")
             try await cleaningUp({ await deleteTopology(topology) }) {
-                try await publish((1...50).map { TestEvent.opened("nice-\($0)", at: $0) }, to: topology)
+                // A backlog long enough for its rate to be told (IngestRate: 100 ms or so).
+                let backlog = 20_000
+                try await publish((1...backlog).map { TestEvent.opened("nice-\($0)", at: $0) }, to: topology)
                 let service = try await ServiceProcess(
                     topology: topology, replica: "nice", extraEnvironment: ["INGEST_NICE": "\(nice)"])
-                #expect(await service.waitUntilHandled(50), "log:\n\(service.log)")
+                #expect(await service.waitUntilHandled(backlog), "log:\n\(service.log)")
+                // Live events, one at a time: each comes alone in its batch.
+                for index in backlog + 1...backlog + 5 {
+                    try await publish([TestEvent.opened("nice-\(index)", at: index)], to: topology)
+                    #expect(await service.waitUntilHandled(index), "log:\n\(service.log)")
+                }
                 let threads = Self.threads(of: service.pid)
                 let connection = threads.filter { $0.name == "amqp-connection" }
                 let readers = threads.filter { $0.name.hasPrefix("NIO-") }
+                let catchUp = threads.filter { $0.name == "nice-\(nice)" }
+                let others = threads.filter { $0.name != "amqp-connection" && $0.name != "nice-\(nice)" }
                 #expect(!connection.isEmpty && !readers.isEmpty, "threads: \(threads)")
                 #expect(connection.allSatisfy { $0.nice == nice }, "threads: \(threads)")
                 #expect(readers.allSatisfy { $0.nice == 0 }, "threads: \(threads)")
-                // Some pool thread applied the events.
-                #expect(threads.contains { $0.name.contains("qos") && $0.nice == nice }, "threads: \(threads)")
+                // The backlog was applied on a thread of its own at INGEST_NICE (none when it is 0).
+                #expect(catchUp.count == (nice > 0 ? 1 : 0), "threads: \(threads)")
+                #expect(catchUp.allSatisfy { $0.nice == nice }, "threads: \(threads)")
+                // The pool's threads, which apply live events, were never lowered (Dispatch runs
+                // a higher QoS below 0).
+                #expect(!others.contains { $0.nice > 0 }, "threads: \(threads)")
                 #expect(await service.terminate() == 0)
             }
         }
