@@ -111,12 +111,12 @@ public struct AMQPChannel: Sendable {
     ) async throws(AMQPError) -> AMQPConsumer {
         let (stream, continuation) = AsyncThrowingStream<[AMQPDelivery], any Error>.makeStream()
         let id = self.id
-        let (tag, batchLimit) = try await loop.perform { loop throws(AMQPError) in
+        let tag = try await loop.perform { loop throws(AMQPError) in
             try loop.consume(
                 channel: id, queue: queue, consumerTag: consumerTag, noAck: noAck, exclusive: exclusive,
                 arguments: arguments, continuation: continuation)
         }
-        return AMQPConsumer(consumerTag: tag, channel: self, batchLimit: batchLimit, batches: stream)
+        return AMQPConsumer(consumerTag: tag, channel: self, batches: stream)
     }
 
     /// Stops a consumer; deliveries already received are still handed out.
@@ -187,10 +187,8 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     public let consumerTag: String
     public let channel: AMQPChannel
-    /// The most deliveries a batch holds: a fifth of the channel's prefetch (512 without one).
-    public let batchLimit: Int
     /// Deliveries grouped as the connection thread hands them over: what one read of the socket
-    /// brought, up to ``batchLimit``, or what gathered within 5 ms while the socket kept having more.
+    /// brought, up to a fifth of the channel's prefetch (512 without one), or what gathered within 5 ms while the socket kept having more.
     public let batches: AsyncThrowingStream<[AMQPDelivery], any Error>
 
     public func makeAsyncIterator() -> Iterator {

@@ -328,17 +328,17 @@ extension ConnectionLoop {
     func consume(
         channel: UInt16, queue: String, consumerTag: String, noAck: Bool, exclusive: Bool, arguments: AMQPTable,
         continuation: AsyncThrowingStream<[AMQPDelivery], any Error>.Continuation
-    ) throws(AMQPError) -> (tag: String, batchLimit: Int) {
+    ) throws(AMQPError) -> String {
         try requireChannel(channel)
         let batchLimit = machine.batchLimit(channel: channel)
         let reply = try call(
             .basicConsume(
                 queue: queue, consumerTag: consumerTag, noAck: noAck, exclusive: exclusive, arguments: arguments),
             on: channel, operation: "basic.consume from '\(queue)'")
-        guard case .consumeOK(let tag) = reply.fields else { return (consumerTag, batchLimit) }
+        guard case .consumeOK(let tag) = reply.fields else { return consumerTag }
         machine.addConsumer(
             .init(tag: tag, channel: channel, batchLimit: batchLimit, continuation: continuation))
-        return (tag, batchLimit)
+        return tag
     }
 
     func cancel(channel: UInt16, consumerTag: String) throws(AMQPError) {

@@ -41,7 +41,7 @@ struct IngestRate {
         let elapsed = now &- start
         if elapsed >= Self.settleNanoseconds { heavy = false }
         if elapsed >= 2 * Self.windowNanoseconds {
-            // A lull of a whole window: nothing before it counts.
+            // Two windows without a batch: nothing before them counts.
             windowStart = now
             inPreviousWindow = 0
             inWindow = count

@@ -21,8 +21,8 @@ public struct ConsumerSettings: Sendable {
     public var prefetch: UInt16
     public var reconnect: Backoff
     public var maxInFlightBytes: Int = 48 << 20
-    /// Nice value of the connection's thread and of the thread that applies catch-up batches
-    /// (`INGEST_NICE`); 0 leaves them as they are.
+    /// Nice value of the connection's thread and of the thread that applies heavy ingest
+    /// (``IngestRate``; `INGEST_NICE`); 0 leaves them as they are.
     public var ingestNice: Int32 = 0
 
     /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
@@ -232,7 +232,9 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                             heavy: heavy, first, from: &batches, rate: &rate, acks: &acks, channel: channel)
                     }
                     heavy.toggle()
-                    if next != nil { logger.debug("ingest \(heavy ? "heavy: applying at INGEST_NICE" : "light")") }
+                    if next != nil, catchUp != nil {
+                        logger.debug("ingest \(heavy ? "heavy: applying at INGEST_NICE" : "light")")
+                    }
                 }
                 if let tag = acks.rest() { channel.ack(deliveryTag: tag, multiple: true) }
             } catch let error as AMQPError {
