@@ -38,7 +38,7 @@ struct IngestPriorityTests {
             let topology = uniqueTopology("nice-\(nice)")
             try await cleaningUp({ await deleteTopology(topology) }) {
                 // A backlog long enough for its rate to be told (IngestRate: 100 ms or so).
-                let backlog = 20_000
+                let backlog = 60_000
                 try await publish((1...backlog).map { TestEvent.opened("nice-\($0)", at: $0) }, to: topology)
                 let service = try await ServiceProcess(
                     topology: topology, replica: "nice", extraEnvironment: ["INGEST_NICE": "\(nice)"])
