@@ -66,4 +66,33 @@ struct IngestPriorityTests {
             }
         }
     }
+
+    @Test("a live stream, even in bunches, is never applied at INGEST_NICE")
+    func liveStreamStaysAtReadersPriority() async throws {
+        let topology = uniqueTopology("nice-live")
+        try await cleaningUp({ await deleteTopology(topology) }) {
+            let service = try await ServiceProcess(
+                topology: topology, replica: "live", extraEnvironment: ["INGEST_NICE": "7"])
+            #expect(await service.waitUntilHandled(0), "log:\n\(service.log)")
+            // 2,000 events in bunches of 50 every 20 ms or so (at most 2,500 events/s): what a
+            // broker that delivers late hands a caught-up consumer, far below a replay's rate.
+            let bunches = 40
+            let size = 50
+            for bunch in 0..<bunches {
+                let events = (1...size).map { index -> [UInt8] in
+                    let number = bunch * size + index
+                    return TestEvent.opened("live-\(number)", at: number)
+                }
+                try await publish(events, to: topology)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(await service.waitUntilHandled(bunches * size), "log:\n\(service.log)")
+            let threads = Self.threads(of: service.pid)
+            // The lowered thread starts with its first heavy batch: none came, so it never did.
+            #expect(!threads.contains { $0.name == "nice-7" }, "threads: \(threads)")
+            #expect(threads.contains { $0.name == "amqp-connection" && $0.nice == 7 }, "threads: \(threads)")
+            #expect(!threads.contains { $0.name != "amqp-connection" && $0.nice > 0 }, "threads: \(threads)")
+            #expect(await service.terminate() == 0)
+        }
+    }
 }
