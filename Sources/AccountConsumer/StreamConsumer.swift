@@ -1,49 +1,10 @@
-public import AMQP
-public import AccountMessaging
+import AMQP
+import AccountMessaging
 import AccountProjection
 public import Logging
 public import ServiceLifecycle
 import Synchronization
 public import Tracing
-
-/// What the stream consumer needs to know.
-///
-/// - `amqp`: the broker and how to talk to it.
-/// - `topology`: exchange, stream and invalid-queue names (docs/events.md#broker-topology).
-/// - `prefetch`: deliveries in flight from the stream (basic.qos). Default 1000.
-/// - `reconnect`: backoff between connection attempts. Default 250 ms doubling to 10 s, jittered.
-/// - `maxInFlightBytes`: bytes the deliveries in flight may hold at most. A delivery keeps at most
-///   64 KiB of its body (the decoder's limit) and its properties (at most one frame), so the prefetch
-///   used is lowered to fit this many of the largest. Default 48 MiB.
-public struct ConsumerSettings: Sendable {
-    public var amqp: AMQPConfiguration
-    public var topology: Topology
-    public var prefetch: UInt16
-    public var reconnect: Backoff
-    public var maxInFlightBytes: Int = 48 << 20
-    /// Nice value of the connection's thread and of the thread that applies heavy ingest
-    /// (``IngestRate``; `INGEST_NICE`); 0 leaves them as they are.
-    public var ingestNice: Int32 = 0
-
-    /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
-    /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.
-    public var effectivePrefetch: UInt16 {
-        let largest = StreamConsumer.bodyExcerptBytes + amqp.frameMax
-        return UInt16(clamping: max(1, min(Int(prefetch), maxInFlightBytes / largest)))
-    }
-
-    public init(
-        amqp: AMQPConfiguration,
-        topology: Topology = Topology(),
-        prefetch: UInt16 = 1000,
-        reconnect: Backoff = Backoff()
-    ) {
-        self.amqp = amqp
-        self.topology = topology
-        self.prefetch = prefetch
-        self.reconnect = reconnect
-    }
-}
 
 /// Reads the event stream into the ``AccountStore``: connects (and keeps retrying while
 /// the broker is away or refuses us), declares the topology, consumes the stream from
@@ -562,34 +523,5 @@ extension StreamConsumer {
 
     public func write<Target: TextOutputStream>(to target: inout Target) {
         target.write(description)
-    }
-}
-
-/// When to ack: once a quarter of the prefetch window is handled and unacked, and at the end.
-struct AckWindow {
-    private let threshold: Int
-    private var unacked = 0
-    private var lastTag: UInt64?
-
-    init(prefetch: UInt16) {
-        threshold = max(1, Int(prefetch) / 4)
-    }
-
-    /// The tag to ack (multiple) after handling `batch`, if it is time.
-    mutating func handled(_ batch: [AMQPDelivery]) -> UInt64? {
-        guard let last = batch.last?.deliveryTag else { return nil }
-        unacked += batch.count
-        lastTag = last
-        guard unacked >= threshold else { return nil }
-        return rest()
-    }
-
-    /// The tag of everything handled and not acked yet.
-    mutating func rest() -> UInt64? {
-        defer {
-            unacked = 0
-            lastTag = nil
-        }
-        return unacked > 0 ? lastTag : nil
     }
 }
