@@ -177,7 +177,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             do {
                 let catchUp = settings.ingestNice > 0 ? NiceThreadExecutor.atNice(settings.ingestNice) : nil
                 var batches = consumer.batches.makeAsyncIterator()
-                var rate = IngestRate()
+                var rate = IngestRate(heavyRate: settings.ingestHeavyRate)
                 var next = try await batches.next()
                 var heavy = next.map { rate.isHeavy(adding: $0.count, now: IngestRate.now()) } ?? false
                 // A run of heavy batches stays on the lowered thread, waits for the next batch

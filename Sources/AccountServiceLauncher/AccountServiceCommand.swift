@@ -85,6 +85,10 @@ public enum AccountServiceCommand {
                 help: "Nice value of the threads that read the stream and apply its backlog, 0..19: readers go first",
                 valueName: "n"),
             .init(
+                flag: "ingest-heavy-rate", variable: "INGEST_HEAVY_RATE", defaultText: "20000",
+                help: "Events/s from which ingest is a backlog, applied at INGEST_NICE (light below half of it)",
+                valueName: "events"),
+            .init(
                 flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
                 help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
@@ -305,6 +309,12 @@ public enum AccountServiceCommand {
             throw SettingError(setting: "INGEST_NICE / --ingest-nice", problem: "\(ingestNice) is not in 0..19")
         }
         consumer.ingestNice = Int32(ingestNice)
+        let heavyRate: Int = try number("ingest-heavy-rate", "INGEST_HEAVY_RATE", 20_000)
+        guard (2...10_000_000).contains(heavyRate) else {
+            throw SettingError(
+                setting: "INGEST_HEAVY_RATE / --ingest-heavy-rate", problem: "\(heavyRate) is not in 2..10000000")
+        }
+        consumer.ingestHeavyRate = heavyRate
         var settings = ServiceSettings(
             consumer: consumer,
             httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),

@@ -34,6 +34,10 @@ struct CommandLineTests {
             (["--prefetch=0"], [:], "PREFETCH / --prefetch: 0 is not in 1..65535"),
             ([], ["INGEST_NICE": "20"], "INGEST_NICE / --ingest-nice: 20 is not in 0..19"),
             (
+                ["--ingest-heavy-rate=1"], [:],
+                "INGEST_HEAVY_RATE / --ingest-heavy-rate: 1 is not in 2..10000000"
+            ),
+            (
                 [], ["STREAM_INITIAL_CLUSTER_SIZE": "0"],
                 "STREAM_INITIAL_CLUSTER_SIZE / --stream-initial-cluster-size: '0' is not a whole number of nodes"
             ),
