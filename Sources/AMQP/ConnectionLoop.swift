@@ -17,7 +17,7 @@ final class ConnectionLoop {
 
     var machine: ConnectionStateMachine
     var flow = PublishFlow(now: { ContinuousClock.now })
-    private var batcher = DeliveryBatcher(now: ConnectionThread.monotonicNanoseconds)
+    private var batcher = DeliveryBatcher(now: Monotonic.nanoseconds)
     private var stopRequested = false
     /// Why the connection ends; set once, then the loop winds down.
     private(set) var failure: AMQPError?

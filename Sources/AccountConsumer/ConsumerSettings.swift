@@ -20,7 +20,7 @@ public struct ConsumerSettings: Sendable {
     /// (``IngestRate``; `INGEST_NICE`); 0 leaves them as they are.
     public var ingestNice: Int32 = 0
     /// Events per second from which ingest counts as heavy (``IngestRate``; `INGEST_HEAVY_RATE`).
-    public var ingestHeavyRate: Int = 20_000
+    public var ingestHeavyRate: Int = IngestRate.defaultHeavyRate
 
     /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
     /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Tells heavy ingest (a replay, a bulk load) from a live stream by its rate, so that only the
 /// heavy part runs at `INGEST_NICE` (``StreamConsumer``).
 ///
@@ -11,11 +5,10 @@
 /// bunches, as large as a replay's batches. The rate over the last 100-200 ms can: a live
 /// stream at 5,000 events/s stays there, a replay runs at 25,000-60,000 even under readers.
 /// Heavy from 20,000 events/s (`INGEST_HEAVY_RATE`); light again once the rate has stayed below
-/// half of that for a second,
-/// or after a second without a batch: readers that take the CPU from a replay bring its rate
-/// below 10,000 for 60-300 ms every second or two (phase 3 of scripts/perf-phases), and that is
-/// when applying at their priority would hurt them most. The clock is injected (monotonic
-/// nanoseconds), so the rule is testable without waiting.
+/// half of that for a second, or after a second without a batch: readers that take the CPU
+/// from a replay bring its rate below 10,000 for 60-300 ms every second or two (phase 3 of
+/// scripts/perf-phases), and that is when applying at their priority would hurt them most.
+/// The clock is injected (monotonic nanoseconds), so the rule is testable without waiting.
 struct IngestRate {
     /// Events per second from which ingest is heavy by default: about a third of a core for our apply.
     static let defaultHeavyRate = 20_000
@@ -74,12 +67,5 @@ struct IngestRate {
             lightSince = now
         }
         return heavy
-    }
-
-    /// Monotonic nanoseconds.
-    static func now() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 }

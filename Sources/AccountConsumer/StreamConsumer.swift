@@ -179,7 +179,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 var batches = consumer.batches.makeAsyncIterator()
                 var rate = IngestRate(heavyRate: settings.ingestHeavyRate)
                 var next = try await batches.next()
-                var heavy = next.map { rate.isHeavy(adding: $0.count, now: IngestRate.now()) } ?? false
+                var heavy = next.map { rate.isHeavy(adding: $0.count, now: Monotonic.nanoseconds()) } ?? false
                 // A run of heavy batches stays on the lowered thread, waits for the next batch
                 // there too, and hops back once the rate falls: two hops per change, not per batch.
                 while let first = next {
@@ -283,7 +283,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             if let tag = acks.handled(batch) { channel.ack(deliveryTag: tag, multiple: true) }
             if isStopping { return nil }
             guard let next = try await batches.next() else { return nil }
-            if rate.isHeavy(adding: next.count, now: IngestRate.now()) != heavy { return next }
+            if rate.isHeavy(adding: next.count, now: Monotonic.nanoseconds()) != heavy { return next }
             batch = next
         }
     }

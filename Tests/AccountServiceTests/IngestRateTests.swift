@@ -26,13 +26,13 @@ struct IngestRateTests {
     }
 
     @Test("a replay is heavy within its first 100 ms, and stays so")
-    func replayIsHeavy() {
+    func replayIsHeavy() throws {
         // Batches of 51 every millisecond: 51,000 events/s.
         var rate = IngestRate()
         let seen = Self.verdicts(&rate, batches: 2_000, size: 51, gap: ms)
-        let first = seen.firstIndex(of: true)
-        #expect(first != nil && first! <= 100, "heavy from batch \(first.map(String.init) ?? "never")")
-        #expect(!seen[first!...].contains(false))
+        let first = try #require(seen.firstIndex(of: true), "never heavy")
+        #expect(first <= 100, "heavy from batch \(first)")
+        #expect(!seen[first...].contains(false))
         // Slowed down to 15,000 events/s for a while by readers: still heavy.
         let slowed = Self.verdicts(&rate, batches: 1_000, size: 15, gap: ms, start: 3_000 * ms)
         #expect(!slowed.contains(false))
@@ -53,16 +53,15 @@ struct IngestRateTests {
     }
 
     @Test("after a replay, a live stream is light again within about a second; after a lull at once")
-    func lightAgainAfterReplay() {
+    func lightAgainAfterReplay() throws {
         var rate = IngestRate()
         _ = Self.verdicts(&rate, batches: 1_000, size: 51, gap: ms)
         // 5,000 events/s from 2 s on, 3 s of it.
         let live = Self.verdicts(&rate, batches: 15_000, size: 1, gap: ms / 5, start: 2_000 * ms)
-        let light = live.firstIndex(of: false)
+        let light = try #require(live.firstIndex(of: false), "never light again")
         // Below 10,000 events/s within 0.2 s, then a second of that.
-        #expect(
-            light.map { $0 >= 5_000 && $0 <= 6_500 } == true, "light from batch \(light.map(String.init) ?? "never")")
-        #expect(!live[light!...].contains(true))
+        #expect(light >= 5_000 && light <= 6_500, "light from batch \(light)")
+        #expect(!live[light...].contains(true))
         // A second without a batch: the backlog is gone.
         var lull = IngestRate()
         _ = Self.verdicts(&lull, batches: 1_000, size: 51, gap: ms)
