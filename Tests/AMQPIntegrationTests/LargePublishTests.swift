@@ -135,9 +135,12 @@ private func brokerProcess() -> pid_t? {
     }
     while let entry = readdir(directory) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let pid = pid_t(name), contents("/proc/\(pid)/cmdline").first?.hasSuffix("beam.smp") == true else {
-            continue
-        }
+        guard let pid = pid_t(name) else { continue }
+        let arguments = contents("/proc/\(pid)/cmdline")
+        // The server (`-s rabbit boot`), not a rabbitmqctl that another suite runs meanwhile: its
+        // beam.smp has the same RABBITMQ_NODE_PORT, and stopping it instead left the broker running.
+        guard arguments.first?.hasSuffix("beam.smp") == true, arguments.contains("rabbit"), arguments.contains("boot")
+        else { continue }
         if contents("/proc/\(pid)/environ").contains("RABBITMQ_NODE_PORT=\(port)") { return pid }
     }
     return nil
