@@ -159,8 +159,9 @@ let package = Package(
             name: "AccountServiceLauncher",
             dependencies: [
                 "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountMessaging",
-                "AMQP",
+                "AMQP", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],

@@ -145,6 +145,7 @@ public enum AccountServiceCommand {
     public static func runAndExit(makeTracing: (@Sendable (Logger) throws -> TracingBackend)? = nil) -> Never {
         let arguments = CommandLine.arguments.dropFirst()
         if arguments.first == "healthcheck" { exit(HealthCheck.run(Array(arguments.dropFirst()))) }
+        MallocArenas.apply()
         Task.detached {
             await main(makeTracing: makeTracing)
             exit(0)
