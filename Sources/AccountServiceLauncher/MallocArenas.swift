@@ -1,9 +1,6 @@
+import AccountMessaging
 import CMalloc
 import NIOCore
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// How many malloc arenas the process may have. glibc gives each thread that allocates an arena
 /// of its own, up to eight per core, and an arena keeps its pages: eight threads here held seven
@@ -13,22 +10,16 @@ import NIOCore
 enum MallocArenas {
     /// The limit to set, or nil when the operator chose one (`MALLOC_ARENA_MAX`, or
     /// `glibc.malloc.arena_max` in `GLIBC_TUNABLES`): glibc has applied theirs already.
-    static func limit(environment: [String: String], cores: Int) -> Int32? {
+    static func limit(environment: Environment, cores: Int) -> Int32? {
         if environment["MALLOC_ARENA_MAX"] != nil { return nil }
-        if let tunables = environment["GLIBC_TUNABLES"].map({ Array($0.utf8) }) {
-            let name = Array("arena_max".utf8)
-            if tunables.indices.contains(where: { tunables[$0...].starts(with: name) }) { return nil }
-        }
+        let tunables = environment["GLIBC_TUNABLES"]?.split(separator: ":") ?? []
+        if tunables.contains(where: { $0.hasPrefix("glibc.malloc.arena_max=") }) { return nil }
         return Int32(clamping: max(2, cores))
     }
 
     /// Sets the limit; call it before any thread but the main one has allocated.
     static func apply() {
-        var environment: [String: String] = [:]
-        for name in ["MALLOC_ARENA_MAX", "GLIBC_TUNABLES"] {
-            if let value = getenv(name) { environment[name] = String(cString: value) }
-        }
-        guard let limit = limit(environment: environment, cores: System.coreCount) else { return }
+        guard let limit = limit(environment: .process, cores: System.coreCount) else { return }
         _ = mallopt(M_ARENA_MAX, limit)
     }
 }

@@ -49,7 +49,7 @@ struct MallocArenaTests {
         return found
     }
 
-    @Test("at most one arena per core (two at least); MALLOC_ARENA_MAX set by the operator wins")
+    @Test("at most one arena per core (two at least); MALLOC_ARENA_MAX or the glibc tunable set by the operator wins")
     func limited() async throws {
         let cores = max(2, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let limited = try await heaps(environment: [:])
@@ -57,5 +57,7 @@ struct MallocArenaTests {
         #expect(limited >= 1 && limited <= cores - 1, "\(limited) heaps besides the main arena, \(cores) cores")
         let operatorsChoice = try await heaps(environment: ["MALLOC_ARENA_MAX": "1"])
         #expect(operatorsChoice == 0, "MALLOC_ARENA_MAX=1 left \(operatorsChoice) heaps")
+        let tunable = try await heaps(environment: ["GLIBC_TUNABLES": "glibc.malloc.arena_max=1"])
+        #expect(tunable == 0, "GLIBC_TUNABLES=glibc.malloc.arena_max=1 left \(tunable) heaps")
     }
 }
