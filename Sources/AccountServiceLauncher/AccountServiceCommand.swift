@@ -5,6 +5,7 @@ import AccountReadAPI
 import AccountReadModel
 import AccountService
 public import Logging
+import NIOCore
 public import ServiceLifecycle
 public import Tracing
 
@@ -41,6 +42,10 @@ public enum AccountServiceCommand {
             .init(
                 flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API",
                 valueName: "port"),
+            .init(
+                flag: "http-threads", variable: "HTTP_THREADS", defaultText: "cores - 1, at least 1",
+                help: "Event loop threads of the read API; the rest of the cores are left to ingest",
+                valueName: "count"),
             .init(
                 flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS", defaultText: "1024",
                 help: "Connections open at once; past it a new one closes the one longest without a request",
@@ -177,6 +182,7 @@ public enum AccountServiceCommand {
         let level: Logger.Level
         let format: LogFormat
         let stopTimeout: Double
+        let httpThreads: Int
         do {
             level = try environment.setting(
                 flags["log-level"], "LOG_LEVEL", default: "info", parse: { $0 }, expected: "a log level"
@@ -186,6 +192,7 @@ public enum AccountServiceCommand {
                 parse: { LogFormat(rawValue: $0)?.rawValue }, expected: "json or text"
             ).logFormat()
             (settings, stopTimeout) = try makeSettings(flags: flags, environment: environment)
+            httpThreads = try readAPIThreads(flags: flags, environment: environment)
         } catch {
             printError("accountservice: \(error)")
             exit(2)
@@ -200,7 +207,10 @@ public enum AccountServiceCommand {
                 "configuration": .dictionary(
                     EffectiveConfiguration.describe(
                         Self.settings, flags: flags, environment: environment,
-                        shown: ["AMQP_URL": "\(settings.consumer.amqp.url)", "REPLICA_NAME": settings.replicaName]))
+                        shown: [
+                            "AMQP_URL": "\(settings.consumer.amqp.url)", "REPLICA_NAME": settings.replicaName,
+                            "HTTP_THREADS": "\(httpThreads)",
+                        ]))
             ])
         if settings.consumer.amqp.url.isTLS && !settings.consumer.amqp.tls.verifyPeer {
             logger.warning("AMQP_TLS_VERIFY=false: the broker's certificate and host name are not checked")
@@ -214,6 +224,7 @@ public enum AccountServiceCommand {
             exit(2)
         }
         if tracing != nil { logger.info("tracing on: a consumer span per event, a server span per request") }
+        ReadAPIThreads.apply(httpThreads)
         let application = AccountServiceApplication(settings: settings, logger: logger, tracer: tracing?.tracer)
         do {
             try await application.run(logger: logger, extraServices: tracing.map { [$0.service] } ?? [])
@@ -226,6 +237,17 @@ public enum AccountServiceCommand {
             logger.error("accountservice stopped: \(error)")
             exit(1)
         }
+    }
+
+    private static func readAPIThreads(flags: [String: String], environment: Environment) throws -> Int {
+        let fallback = ReadAPIThreads.defaultCount(cores: System.coreCount)
+        let value = try environment.setting(
+            flags["http-threads"], "HTTP_THREADS", default: "\(fallback)", parse: { $0 }, expected: "a number")
+        guard let count = Int(value), (1...256).contains(count) else {
+            throw SettingError(
+                setting: "HTTP_THREADS / --http-threads", problem: "'\(value)' is not a whole number in 1...256")
+        }
+        return count
     }
 
     private static func makeSettings(

@@ -21,6 +21,7 @@ struct CommandLineTests {
             "[env: HTTP_REQUEST_TIMEOUT] (default: 30)", "[env: HTTP_IDLE_TIMEOUT] (default: 60)",
             "--http-output-buffer <bytes>", "[env: HTTP_OUTPUT_BUFFER] (default: 65536)",
             "--parked-max-bytes <bytes>", "--inflight-max-bytes <bytes>",
+            "--http-threads <count>", "[env: HTTP_THREADS]", "(default: cores - 1, at least 1)",
         ] {
             #expect(result.out.contains(line), "missing \(line) in:\n\(result.out)")
         }
@@ -54,6 +55,11 @@ struct CommandLineTests {
                 ["--http-max-connections=0"], [:],
                 "HTTP_MAX_CONNECTIONS / --http-max-connections: 0 is not a whole number in 1...1000000000"
             ),
+            (
+                ["--http-threads=0"], [:],
+                "HTTP_THREADS / --http-threads: '0' is not a whole number in 1...256"
+            ),
+            ([], ["HTTP_THREADS": "all"], "HTTP_THREADS / --http-threads: 'all' is not a whole number in 1...256"),
             (
                 [], ["HTTP_HEADER_TIMEOUT": "0"],
                 "HTTP_HEADER_TIMEOUT / --http-header-timeout: 0 is not above 0 and at most 86400 (seconds)"
