@@ -6,7 +6,7 @@ import NIOCore
 /// of its own, up to eight per core, and an arena keeps its pages: eight threads here held seven
 /// arenas of 50-100 kB each at idle. One per core (at least two) serves the event loops and the
 /// two ingest threads: idle RSS 90 kB lower, GET p99 and the replay rate under wrk unchanged
-/// (docs/performance-phases.md, "Results (2026-12-07)").
+/// (docs/performance-phases.md, "Results (2026-12-07): what the broker's part of freshness is").
 enum MallocArenas {
     /// The limit to set, or nil when the operator chose one (`MALLOC_ARENA_MAX`, or
     /// `glibc.malloc.arena_max` in `GLIBC_TUNABLES`): glibc has applied theirs already.
