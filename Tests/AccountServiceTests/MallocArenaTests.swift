@@ -36,17 +36,10 @@ struct MallocArenaTests {
         return count
     }
 
+    /// Requests on connections of their own first, so that every event loop allocates.
     private func heaps(environment: [String: String]) async throws -> Int {
-        let nowhere = "amqp://guest:guest@127.0.0.1:\(freePort())/%2f"
-        let service = try await ServiceProcess(
-            topology: uniqueTopology("arenas"), extraEnvironment: environment.merging(["AMQP_URL": nowhere]) { $1 })
-        // Requests on connections of their own, so that both event loops allocate.
-        for _ in 0..<16 {
-            #expect(service.get("/stats")?.status == 200)
-        }
-        let found = try Self.heaps(pid: service.pid)
-        _ = await service.terminate()
-        return found
+        try await ServiceProcess.inspectWithoutBroker(
+            "arenas", environment: environment, requests: 16, path: "/stats", Self.heaps(pid:))
     }
 
     @Test("at most one arena per core (two at least); MALLOC_ARENA_MAX or the glibc tunable set by the operator wins")

@@ -25,24 +25,15 @@ struct ReadAPIThreadsTests {
         return loops
     }
 
-    private func eventLoops(environment: [String: String]) async throws -> Int {
-        let nowhere = "amqp://guest:guest@127.0.0.1:\(freePort())/%2f"
-        let service = try await ServiceProcess(
-            topology: uniqueTopology("loops"), extraEnvironment: environment.merging(["AMQP_URL": nowhere]) { $1 })
-        // Connections of their own, so that every loop has taken one.
-        for _ in 0..<8 {
-            #expect(service.get("/health")?.status == 200)
-        }
-        let found = try Self.eventLoops(pid: service.pid)
-        _ = await service.terminate()
-        return found
-    }
-
     @Test("cores − 1 event loops by default (one on one or two cores); HTTP_THREADS sets the number")
     func count() async throws {
         // The service counts cores as NIO does (the cgroup's CPU quota, if any).
         let cores = System.coreCount
-        #expect(try await eventLoops(environment: [:]) == max(1, cores - 1))
-        #expect(try await eventLoops(environment: ["HTTP_THREADS": "3"]) == 3)
+        for (environment, expected) in [([:], max(1, cores - 1)), (["HTTP_THREADS": "3"], 3)] {
+            // Connections of their own first, so that every loop has taken one.
+            let loops = try await ServiceProcess.inspectWithoutBroker(
+                "loops", environment: environment, requests: 8, path: "/health", Self.eventLoops(pid:))
+            #expect(loops == expected, "HTTP_THREADS \(environment["HTTP_THREADS"] ?? "unset"): \(loops) loops")
+        }
     }
 }

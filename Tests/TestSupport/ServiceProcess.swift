@@ -196,3 +196,31 @@ public struct StatsView {
     public var caughtUp: Bool { json?["caughtUp"]?.boolValue ?? false }
     public var handled: Int { Int(self["eventsApplied"] + self["duplicates"] + self["invalid"] + self["parked"]) }
 }
+
+extension ServiceProcess {
+    /// Starts the service with a broker URL nothing listens on (it serves /health without one),
+    /// sends `requests` requests for `path`, each on a connection of its own, hands its pid to
+    /// `inspect` and stops it: for tests that read a running service from `/proc`.
+    public static func inspectWithoutBroker<T>(
+        _ name: String, environment: [String: String] = [:], requests: Int, path: String,
+        _ inspect: (pid_t) throws -> T
+    ) async throws -> T {
+        let nowhere = "amqp://guest:guest@127.0.0.1:\(freePort())/%2f"
+        let service = try await ServiceProcess(
+            topology: uniqueTopology(name), extraEnvironment: environment.merging(["AMQP_URL": nowhere]) { $1 })
+        let found: T
+        do {
+            for _ in 0..<requests {
+                guard service.get(path)?.status == 200 else {
+                    throw ProcessError("GET \(path) did not answer 200; log:\n\(service.log)")
+                }
+            }
+            found = try inspect(service.pid)
+        } catch {
+            _ = await service.terminate()
+            throw error
+        }
+        _ = await service.terminate()
+        return found
+    }
+}
