@@ -197,6 +197,8 @@ public enum AccountServiceCommand {
             printError("accountservice: \(error)")
             exit(2)
         }
+        // Before a trace exporter can touch NIO's shared group: the size is taken at its first use.
+        ReadAPIThreads.apply(httpThreads)
         LoggingSystem.bootstrap { label in
             ServiceLogHandler(label: label, level: level, format: format)
         }
@@ -224,7 +226,6 @@ public enum AccountServiceCommand {
             exit(2)
         }
         if tracing != nil { logger.info("tracing on: a consumer span per event, a server span per request") }
-        ReadAPIThreads.apply(httpThreads)
         let application = AccountServiceApplication(settings: settings, logger: logger, tracer: tracing?.tracer)
         do {
             try await application.run(logger: logger, extraServices: tracing.map { [$0.service] } ?? [])

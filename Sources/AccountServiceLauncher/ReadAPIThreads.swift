@@ -8,8 +8,9 @@ import NIOCore
 enum ReadAPIThreads {
     static func defaultCount(cores: Int) -> Int { max(1, cores - 1) }
 
-    /// Sizes NIO's shared event loop group, which only the read API runs on. Call it once,
-    /// before anything has used the group: NIO ignores it afterwards.
+    /// Sizes NIO's shared event loop group, which the read API runs on (and a trace exporter,
+    /// when there is one). Call it once, before anything has used the group: NIO ignores it
+    /// afterwards.
     static func apply(_ count: Int) {
         NIOSingletons.groupLoopCountSuggestion = count
     }
