@@ -15,12 +15,15 @@ public struct ConsumerSettings: Sendable {
     public var topology: Topology
     public var prefetch: UInt16
     public var reconnect: Backoff
-    public var maxInFlightBytes: Int = 48 << 20
+    public var maxInFlightBytes: Int = ConsumerSettings.defaultMaxInFlightBytes
     /// Nice value of the connection's thread and of the thread that applies heavy ingest
     /// (``IngestRate``; `INGEST_NICE`); 0 leaves them as they are.
     public var ingestNice: Int32 = 0
     /// Events per second from which ingest counts as heavy (``IngestRate``; `INGEST_HEAVY_RATE`).
-    public var ingestHeavyRate: Int = IngestRate.defaultHeavyRate
+    public var ingestHeavyRate: Int = ConsumerSettings.defaultIngestHeavyRate
+
+    public static let defaultMaxInFlightBytes = 48 << 20
+    public static let defaultIngestHeavyRate = IngestRate.defaultHeavyRate
 
     /// The prefetch asked of the broker: `prefetch`, lowered so that that many of the largest
     /// deliveries (a body excerpt and a frame of properties) fit in `maxInFlightBytes`.

@@ -37,30 +37,37 @@ public enum AccountServiceCommand {
     static let settings: [SettingDescriptor] =
         [
             .init(
-                flag: "http-host", variable: "HTTP_HOST", defaultText: "0.0.0.0", help: "Address the read API binds",
+                flag: "http-host", variable: "HTTP_HOST", defaultText: SettingDefaults.httpHost,
+                help: "Address the read API binds",
                 valueName: "address"),
             .init(
-                flag: "http-port", variable: "HTTP_PORT", defaultText: "6767", help: "Port of the read API",
+                flag: "http-port", variable: "HTTP_PORT", defaultText: "\(SettingDefaults.httpPort)",
+                help: "Port of the read API",
                 valueName: "port"),
             .init(
                 flag: "http-threads", variable: "HTTP_THREADS", defaultText: "cores - 1, at least 1",
                 help: "Event loop threads of the read API; the rest of the cores are left to ingest",
                 valueName: "count"),
             .init(
-                flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS", defaultText: "1024",
+                flag: "http-max-connections", variable: "HTTP_MAX_CONNECTIONS",
+                defaultText: "\(SettingDefaults.httpLimits.maxConnections)",
                 help: "Connections open at once; past it a new one closes the one longest without a request",
                 valueName: "count"),
             .init(
-                flag: "http-idle-timeout", variable: "HTTP_IDLE_TIMEOUT", defaultText: "60",
+                flag: "http-idle-timeout", variable: "HTTP_IDLE_TIMEOUT",
+                defaultText: SettingDefaults.seconds(SettingDefaults.httpLimits.idleTimeout),
                 help: "Seconds a connection may send nothing before it is closed", valueName: "seconds"),
             .init(
-                flag: "http-header-timeout", variable: "HTTP_HEADER_TIMEOUT", defaultText: "10",
+                flag: "http-header-timeout", variable: "HTTP_HEADER_TIMEOUT",
+                defaultText: SettingDefaults.seconds(SettingDefaults.httpLimits.headerTimeout),
                 help: "Seconds from a request's first byte to the end of its header fields", valueName: "seconds"),
             .init(
-                flag: "http-request-timeout", variable: "HTTP_REQUEST_TIMEOUT", defaultText: "30",
+                flag: "http-request-timeout", variable: "HTTP_REQUEST_TIMEOUT",
+                defaultText: SettingDefaults.seconds(SettingDefaults.httpLimits.requestTimeout),
                 help: "Seconds from a request's first byte to its end, body included", valueName: "seconds"),
             .init(
-                flag: "http-output-buffer", variable: "HTTP_OUTPUT_BUFFER", defaultText: "65536",
+                flag: "http-output-buffer", variable: "HTTP_OUTPUT_BUFFER",
+                defaultText: "\(SettingDefaults.httpLimits.outputBufferBytes)",
                 help: "Answer bytes queued per connection before answers wait for the client to read",
                 valueName: "bytes"),
             .init(
@@ -86,40 +93,46 @@ public enum AccountServiceCommand {
                 help: "Segment size of a stream created here (x-stream-max-segment-size-bytes); bounds a failover",
                 valueName: "bytes"),
             .init(
-                flag: "ingest-nice", variable: "INGEST_NICE", defaultText: "5",
+                flag: "ingest-nice", variable: "INGEST_NICE", defaultText: "\(SettingDefaults.ingestNice)",
                 help: "Nice value of the threads that read the stream and apply its backlog, 0..19: readers go first",
                 valueName: "n"),
             .init(
-                flag: "ingest-heavy-rate", variable: "INGEST_HEAVY_RATE", defaultText: "20000",
+                flag: "ingest-heavy-rate", variable: "INGEST_HEAVY_RATE",
+                defaultText: "\(SettingDefaults.ingestHeavyRate)",
                 help: "Events/s from which ingest is a backlog, applied at INGEST_NICE (light below half of it)",
                 valueName: "events"),
             .init(
-                flag: "prefetch", variable: "PREFETCH", defaultText: "1000",
+                flag: "prefetch", variable: "PREFETCH", defaultText: "\(SettingDefaults.prefetch)",
                 help: "Stream deliveries in flight, 1..65535", valueName: "count"),
             .init(
-                flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "10000",
+                flag: "parked-limit", variable: "PARKED_LIMIT", defaultText: "\(SettingDefaults.parkedLimit)",
                 help: "Out-of-order events held over all accounts; past it the oldest goes out as sequence_gap",
                 valueName: "count"),
             .init(
-                flag: "parked-max-bytes", variable: "PARKED_MAX_BYTES", defaultText: "16777216",
+                flag: "parked-max-bytes", variable: "PARKED_MAX_BYTES",
+                defaultText: "\(SettingDefaults.parkedMaxBytes)",
                 help: "Bytes out-of-order events may hold; past it the oldest goes out as sequence_gap",
                 valueName: "bytes"),
             .init(
-                flag: "inflight-max-bytes", variable: "INFLIGHT_MAX_BYTES", defaultText: "50331648",
+                flag: "inflight-max-bytes", variable: "INFLIGHT_MAX_BYTES",
+                defaultText: "\(SettingDefaults.inFlightMaxBytes)",
                 help: "Bytes stream deliveries in flight may hold; lowers the prefetch to fit the largest",
                 valueName: "bytes"),
             .init(
-                flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT", defaultText: "8",
+                flag: "shutdown-timeout", variable: "SHUTDOWN_TIMEOUT",
+                defaultText: "\(SettingDefaults.shutdownTimeoutSeconds)",
                 help: "Seconds a stop may take before the process exits anyway", valueName: "seconds"),
             .init(
-                flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY", defaultText: "10",
+                flag: "reconnect-max-delay", variable: "RECONNECT_MAX_DELAY",
+                defaultText: "\(SettingDefaults.reconnectMaxDelaySeconds)",
                 help: "Longest wait between connection attempts, in seconds", valueName: "seconds"),
             .init(
                 flag: "snapshot-dir", variable: "SNAPSHOT_DIR", defaultText: "off",
                 help: "Directory of the projection's snapshot, loaded at start and written periodically and on stop",
                 valueName: "dir"),
             .init(
-                flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL", defaultText: "30",
+                flag: "snapshot-interval", variable: "SNAPSHOT_INTERVAL",
+                defaultText: "\(SettingDefaults.snapshotIntervalSeconds)",
                 help: "Seconds between snapshots while events arrive", valueName: "seconds"),
             .init(
                 flag: "cors-allow-origin", variable: "CORS_ALLOW_ORIGIN", defaultText: "off",
@@ -293,33 +306,37 @@ public enum AccountServiceCommand {
             invalidQueue: try text("invalid-queue", "INVALID_QUEUE", Topology.defaultInvalidQueue),
             streamArguments: Topology.streamArguments(
                 initialClusterSize: initialClusterSize, maxSegmentSizeBytes: maxSegmentSize))
-        let prefetch: Int = try number("prefetch", "PREFETCH", 1000)
+        let prefetch: Int = try number("prefetch", "PREFETCH", SettingDefaults.prefetch)
         guard (1...65535).contains(prefetch) else {
             throw SettingError(setting: "PREFETCH / --prefetch", problem: "\(prefetch) is not in 1..65535")
         }
-        let port: Int = try number("http-port", "HTTP_PORT", 6767)
+        let port: Int = try number("http-port", "HTTP_PORT", SettingDefaults.httpPort)
         guard (0...65535).contains(port) else {
             throw SettingError(setting: "HTTP_PORT / --http-port", problem: "\(port) is not in 0..65535")
         }
-        let parked: Int = try number("parked-limit", "PARKED_LIMIT", 10_000)
+        let parked: Int = try number("parked-limit", "PARKED_LIMIT", SettingDefaults.parkedLimit)
         guard parked >= 0 else {
             throw SettingError(setting: "PARKED_LIMIT / --parked-limit", problem: "\(parked) is negative")
         }
-        let parkedBytes: Int = try number("parked-max-bytes", "PARKED_MAX_BYTES", 16 << 20)
-        let inFlightBytes: Int = try number("inflight-max-bytes", "INFLIGHT_MAX_BYTES", 48 << 20)
+        let parkedBytes: Int = try number("parked-max-bytes", "PARKED_MAX_BYTES", SettingDefaults.parkedMaxBytes)
+        let inFlightBytes: Int = try number(
+            "inflight-max-bytes", "INFLIGHT_MAX_BYTES", SettingDefaults.inFlightMaxBytes)
         guard parkedBytes >= 0, inFlightBytes >= 0 else {
             throw SettingError(
                 setting: "PARKED_MAX_BYTES / INFLIGHT_MAX_BYTES", problem: "must not be negative")
         }
-        let stop: Double = try number("shutdown-timeout", "SHUTDOWN_TIMEOUT", 8)
-        let maxDelay: Double = try number("reconnect-max-delay", "RECONNECT_MAX_DELAY", 10)
+        let stop: Double = try number(
+            "shutdown-timeout", "SHUTDOWN_TIMEOUT", Double(SettingDefaults.shutdownTimeoutSeconds))
+        let maxDelay: Double = try number(
+            "reconnect-max-delay", "RECONNECT_MAX_DELAY", Double(SettingDefaults.reconnectMaxDelaySeconds))
         guard stop > 0, maxDelay > 0 else {
             throw SettingError(setting: "SHUTDOWN_TIMEOUT / RECONNECT_MAX_DELAY", problem: "must be above 0")
         }
         // Empty or "off": no snapshots.
         let snapshotDirectory: String = try env.setting(
             flags["snapshot-dir"], "SNAPSHOT_DIR", default: "off", parse: { $0 }, expected: "a directory")
-        let snapshotInterval: Double = try number("snapshot-interval", "SNAPSHOT_INTERVAL", 30)
+        let snapshotInterval: Double = try number(
+            "snapshot-interval", "SNAPSHOT_INTERVAL", Double(SettingDefaults.snapshotIntervalSeconds))
         guard snapshotInterval > 0 else {
             throw SettingError(setting: "SNAPSHOT_INTERVAL / --snapshot-interval", problem: "must be above 0")
         }
@@ -328,12 +345,12 @@ public enum AccountServiceCommand {
             amqp: amqp, topology: topology, prefetch: UInt16(prefetch),
             reconnect: Backoff(initial: .milliseconds(250), maximum: .milliseconds(Int64(maxDelay * 1000))))
         consumer.maxInFlightBytes = inFlightBytes
-        let ingestNice: Int = try number("ingest-nice", "INGEST_NICE", 5)
+        let ingestNice: Int = try number("ingest-nice", "INGEST_NICE", SettingDefaults.ingestNice)
         guard (0...19).contains(ingestNice) else {
             throw SettingError(setting: "INGEST_NICE / --ingest-nice", problem: "\(ingestNice) is not in 0..19")
         }
         consumer.ingestNice = Int32(ingestNice)
-        let heavyRate: Int = try number("ingest-heavy-rate", "INGEST_HEAVY_RATE", 20_000)
+        let heavyRate: Int = try number("ingest-heavy-rate", "INGEST_HEAVY_RATE", SettingDefaults.ingestHeavyRate)
         guard (2...10_000_000).contains(heavyRate) else {
             throw SettingError(
                 setting: "INGEST_HEAVY_RATE / --ingest-heavy-rate", problem: "\(heavyRate) is not in 2..10000000")
@@ -341,7 +358,7 @@ public enum AccountServiceCommand {
         consumer.ingestHeavyRate = heavyRate
         var settings = ServiceSettings(
             consumer: consumer,
-            httpHost: try text("http-host", "HTTP_HOST", "0.0.0.0"),
+            httpHost: try text("http-host", "HTTP_HOST", SettingDefaults.httpHost),
             httpPort: port,
             replicaName: try text("replica-name", "REPLICA_NAME", hostName()),
             parkingLimit: parked,
@@ -365,7 +382,7 @@ public enum AccountServiceCommand {
 
 /// The read API's connection bounds; `number` reads one setting as a number.
 private func httpLimits(_ number: (String, String, Double) throws -> Double) throws -> HTTPServer.Limits {
-    var limits = HTTPServer.Limits()
+    var limits = SettingDefaults.httpLimits
     func shown(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
