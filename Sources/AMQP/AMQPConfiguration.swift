@@ -14,6 +14,9 @@
 /// - `blockedTimeout`: how long publishes may wait while the broker blocks publishing
 ///   (`connection.blocked`: a memory or disk alarm) before they fail with
 ///   ``AMQPError/blocked(reason:waited:)``. Default 60 s; nil waits as long as it takes.
+/// - `confirmTimeout`: how long written publishes may go without a confirm (none for any of
+///   them, and nothing written since) before the connection ends with
+///   ``AMQPError/confirmsStalled(unconfirmed:waited:)``. Default 60 s; nil waits as long as it takes.
 /// - `maxBodyBytes`: the most bytes of a delivered body kept in memory; the rest is read
 ///   and dropped as it arrives, and ``AMQPDelivery/bodySize`` says how large it was. Default nil (all).
 /// - `threadNice`: nice value of the connection's thread (``ThreadPriority``). Default 0 (as it is).
@@ -28,6 +31,7 @@ public struct AMQPConfiguration: Sendable {
     /// Largest frame we accept; bodies above it arrive in several frames.
     public var frameMax: Int
     public var blockedTimeout: Duration?
+    public var confirmTimeout: Duration? = .seconds(60)
     public var maxBodyBytes: Int?
     public var threadNice: Int32 = 0
 

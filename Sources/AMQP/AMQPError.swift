@@ -30,6 +30,9 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A publish made no progress for `blockedTimeout` without the broker blocking the
     /// connection: `detail` names the message, how much of it was written, what the socket holds.
     case publishStalled(detail: String)
+    /// Messages were written and the broker confirmed none of them (nor any other) for
+    /// `confirmTimeout`, without blocking the connection.
+    case confirmsStalled(unconfirmed: Int, waited: Duration)
     /// librabbitmq reported an error that none of the above describes.
     case library(operation: String, status: Int32, message: String)
 
@@ -63,6 +66,10 @@ public enum AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
                 + " free some on the broker or raise its limits"
         case .publishStalled(let detail):
             return "publishing stalled: \(detail); the network or the broker is not reading this connection"
+        case .confirmsStalled(let unconfirmed, let waited):
+            return "the broker confirmed none of the \(unconfirmed) message(s) awaiting a confirm for \(waited),"
+                + " without blocking the connection (no connection.blocked): the queue's node may have died"
+                + " or stopped answering; they were not confirmed, so publish them again on a new connection"
         case .library(let operation, let status, let message):
             return "\(operation) failed: \(message) (librabbitmq status \(status))"
         }

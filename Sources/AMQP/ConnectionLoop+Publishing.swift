@@ -122,16 +122,21 @@ extension ConnectionLoop {
 
     /// Ends the connection when publishing has been stuck longer than `blockedTimeout`: blocked
     /// by the broker with publishes waiting (held, or written and unconfirmed), or a socket that
-    /// has taken nothing more of a held publish. Every waiting publish then fails with the reason;
-    /// nothing hangs.
+    /// has taken nothing more of a held publish; or when written publishes have had no confirm
+    /// for `confirmTimeout`. Every waiting publish then fails with the reason; nothing hangs.
     func failHeldPublishesPastTimeout() {
-        switch flow.timeout(limit: configuration.blockedTimeout, hasUnconfirmed: machine.hasUnconfirmed) {
+        let timeout = flow.timeout(
+            limit: configuration.blockedTimeout, confirmLimit: configuration.confirmTimeout,
+            hasUnconfirmed: machine.hasUnconfirmed)
+        switch timeout {
         case nil:
             break
         case .blocked(let reason, let waited):
             fail(.blocked(reason: reason, waited: waited))
         case .stalled(let entry, let waited):
             fail(.publishStalled(detail: stallDetail(entry, waited: waited)))
+        case .unconfirmed(let waited):
+            fail(.confirmsStalled(unconfirmed: machine.unconfirmedCount, waited: waited))
         }
     }
 

@@ -98,6 +98,7 @@ final class ConnectionLoop {
         case .deliver(let delivery, let tag, let limit):
             if batcher.append(delivery, consumerTag: tag, batchLimit: limit) { flushDeliveries() }
         case .completePublishes(let completions):
+            flow.confirmArrived()
             for completion in completions {
                 completion.confirm.batch.complete(completion.confirm.index, completion.outcome)
             }

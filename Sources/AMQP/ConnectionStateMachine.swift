@@ -211,6 +211,9 @@ struct ConnectionStateMachine {
 
     var hasUnconfirmed: Bool { channels.values.contains(where: \.hasUnconfirmed) }
 
+    /// Messages written on channels in confirm mode that have no confirm yet.
+    var unconfirmedCount: Int { channels.values.reduce(0) { $0 + $1.unconfirmed.count } }
+
     mutating func addConsumer(_ consumer: Consumer) {
         consumers[consumer.tag] = consumer
         channels[consumer.channel]?.consumerTags.insert(consumer.tag)

@@ -21,6 +21,8 @@ struct PublishFlow {
     private(set) var isBlocked = false
     private(set) var blockedReason = ""
     private var blockedSince: ContinuousClock.Instant?
+    /// When the publishing path last moved: a frame written, a confirm in, an unblock.
+    private var lastActivity: ContinuousClock.Instant
     private let now: () -> ContinuousClock.Instant
 
     /// Why publishing has been stuck too long.
@@ -29,10 +31,13 @@ struct PublishFlow {
         case blocked(reason: String, waited: Duration)
         /// Not blocked, but the socket took nothing more of this publish.
         case stalled(HeldPublish, waited: Duration)
+        /// Not blocked, publishes written and unconfirmed, and neither a confirm nor a write since.
+        case unconfirmed(waited: Duration)
     }
 
     init(now: @escaping () -> ContinuousClock.Instant) {
         self.now = now
+        self.lastActivity = now()
     }
 
     /// True when held publishes wait only for room in the socket (so poll for writability).
@@ -48,14 +53,23 @@ struct PublishFlow {
     /// Stores what was written of the first publish; `progressed` when the socket took a frame.
     mutating func updateFirst(_ entry: HeldPublish, progressed: Bool) {
         var entry = entry
-        if progressed { entry.lastProgress = now() }
+        if progressed {
+            entry.lastProgress = now()
+            lastActivity = entry.lastProgress
+        }
         held[held.startIndex] = entry
     }
 
     /// The first publish is done (written or failed); the next one starts its wait now.
     mutating func removeFirst() {
         held.removeFirst()
-        if !held.isEmpty { held[held.startIndex].lastProgress = now() }
+        lastActivity = now()
+        if !held.isEmpty { held[held.startIndex].lastProgress = lastActivity }
+    }
+
+    /// A confirm (ack or nack) arrived: the broker is answering.
+    mutating func confirmArrived() {
+        lastActivity = now()
     }
 
     mutating func block(reason: String) {
@@ -67,18 +81,26 @@ struct PublishFlow {
     mutating func unblock() {
         isBlocked = false
         blockedSince = nil
+        lastActivity = now()
     }
 
     /// Whether publishing has been stuck longer than `limit` (nil: never times out). Blocked
-    /// counts only with publishes waiting: held here, or written and unconfirmed.
-    func timeout(limit: Duration?, hasUnconfirmed: Bool) -> Timeout? {
-        guard let limit else { return nil }
+    /// counts only with publishes waiting: held here, or written and unconfirmed. Unblocked,
+    /// written publishes may wait `confirmLimit` (nil: forever) for the broker's first confirm
+    /// since the last write or confirm: a broker that took them and never answers (a stream
+    /// whose leader died under the publish) would otherwise hold the publisher for good.
+    func timeout(limit: Duration?, confirmLimit: Duration? = nil, hasUnconfirmed: Bool) -> Timeout? {
         let now = now()
-        if isBlocked, let since = blockedSince, now - since >= limit, !held.isEmpty || hasUnconfirmed {
-            return .blocked(reason: blockedReason, waited: limit)
+        if let limit {
+            if isBlocked, let since = blockedSince, now - since >= limit, !held.isEmpty || hasUnconfirmed {
+                return .blocked(reason: blockedReason, waited: limit)
+            }
+            if !isBlocked, let entry = held.first, now - entry.lastProgress >= limit {
+                return .stalled(entry, waited: limit)
+            }
         }
-        if !isBlocked, let entry = held.first, now - entry.lastProgress >= limit {
-            return .stalled(entry, waited: limit)
+        if let confirmLimit, !isBlocked, hasUnconfirmed, now - lastActivity >= confirmLimit {
+            return .unconfirmed(waited: confirmLimit)
         }
         return nil
     }

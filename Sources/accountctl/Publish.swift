@@ -28,7 +28,10 @@ struct Publish: AsyncParsableCommand {
             string "type", account.unknown otherwise.
 
             While the broker blocks publishing (a memory or disk alarm) it says so and waits; it goes \
-            on when the alarm clears, or fails after --blocked-timeout seconds.
+            on when the alarm clears, or fails after --blocked-timeout seconds. When the broker stops \
+            confirming without blocking (no confirm for --confirm-timeout seconds, as when a stream's \
+            leader dies under the publish), the connection counts as lost; after 3 such connections in a \
+            row with nothing confirmed, it stops.
 
             A lost connection (a broker restart, a transient error) is not the end: it reconnects with \
             backoff for up to --retry-for seconds and publishes again every message the broker had not \
@@ -85,6 +88,13 @@ struct Publish: AsyncParsableCommand {
     var blockedTimeout: Double = 60
 
     @Option(
+        name: .customLong("confirm-timeout"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "With messages unconfirmed, reconnect when the broker confirms nothing for this many seconds",
+            valueName: "seconds"))
+    var confirmTimeout: Double = 30
+
+    @Option(
         help: ArgumentHelp(
             "Continue this W3C trace (00-<trace id>-<span id>-<flags>); default: TRACEPARENT, else a new trace",
             valueName: "traceparent"))
@@ -114,6 +124,7 @@ struct Publish: AsyncParsableCommand {
         if batch < 1 { throw ValidationError(outOfRange("--batch", batch, "at least 1")) }
         if retryFor < 0 { throw ValidationError(outOfRange("--retry-for", retryFor, "0 or more")) }
         if !(blockedTimeout > 0) { throw ValidationError(outOfRange("--blocked-timeout", blockedTimeout, "above 0")) }
+        if !(confirmTimeout > 0) { throw ValidationError(outOfRange("--confirm-timeout", confirmTimeout, "above 0")) }
     }
 
     func run() async throws {
@@ -125,6 +136,7 @@ struct Publish: AsyncParsableCommand {
         }
         var settings = configuration
         settings.blockedTimeout = .milliseconds(Int64(blockedTimeout * 1000))
+        settings.confirmTimeout = .milliseconds(Int64(confirmTimeout * 1000))
         let topology = names.topology()
         // Each message is a span of its own under the run's trace: a `traceparent` header.
         let trace: TraceParent
@@ -306,6 +318,9 @@ private func publishAll(
     // Batches a lost connection left without a confirm, to publish again first.
     var again: [[AMQPMessage]] = []
     var broken: AMQPError?
+    // Connections in a row the broker stopped confirming on before confirming anything.
+    var silentConnections = 0
+    var confirmedAtReconnect = 0
 
     func settleOldest() async {
         let (messages, ticket) = waiting.removeFirst()
@@ -374,6 +389,16 @@ private func publishAll(
             failure = error.description
             break
         }
+        if case .confirmsStalled = error {
+            silentConnections = tally.confirmed > confirmedAtReconnect ? 1 : silentConnections + 1
+            if silentConnections >= maxSilentConnections {
+                failure = "\(error) (\(silentConnections) connections in a row, nothing confirmed on them)"
+                break
+            }
+        } else {
+            silentConnections = 0
+        }
+        confirmedAtReconnect = tally.confirmed
         // The connection broke: reconnect, then publish again what has no confirm, in order.
         tally.reconnects += 1
         printError("accountctl: the connection broke (\(error)); reconnecting")
@@ -386,6 +411,10 @@ private func publishAll(
     }
     return (tally, failure)
 }
+
+/// Connections in a row that may stop confirming (``AMQPError/confirmsStalled``) before publish
+/// gives up instead of reconnecting again.
+let maxSilentConnections = 3
 
 /// The connection publish uses, which it can open again after a loss: connect, declare the
 /// topology (retrying the transient 404 a restarted broker gives, docs/events.md#broker-topology), confirm

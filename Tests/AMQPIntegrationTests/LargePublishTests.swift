@@ -110,45 +110,9 @@ private func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
 }
 
-/// A process's state letter from /proc/PID/stat ("T" when stopped), nil if it is gone.
-private func processState(_ pid: pid_t) -> Character? {
-    guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
-    defer { fclose(file) }
-    var bytes = [UInt8](repeating: 0, count: 512)
-    let count = fread(&bytes, 1, bytes.count, file)
-    // "pid (comm) S ...": the state follows the last ')'.
-    guard let close = bytes[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return nil }
-    return Character(UnicodeScalar(bytes[close + 2]))
-}
-
-/// The test broker's Erlang VM: the beam process whose environment has scripts/broker's
-/// RABBITMQ_NODE_PORT for the test broker's port.
-private func brokerProcess() -> pid_t? {
-    guard let port = environment("TEST_BROKER_PORT"), let directory = opendir("/proc") else { return nil }
-    defer { closedir(directory) }
-    func contents(_ path: String) -> [String] {
-        guard let file = fopen(path, "r") else { return [] }
-        defer { fclose(file) }
-        var bytes = [UInt8](repeating: 0, count: 1 << 17)
-        let count = fread(&bytes, 1, bytes.count, file)
-        return bytes[..<count].split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    }
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let pid = pid_t(name) else { continue }
-        let arguments = contents("/proc/\(pid)/cmdline")
-        // The server (`-s rabbit boot`), not a rabbitmqctl that another suite runs meanwhile: its
-        // beam.smp has the same RABBITMQ_NODE_PORT, and stopping it instead left the broker running.
-        guard arguments.first?.hasSuffix("beam.smp") == true, arguments.contains("rabbit"), arguments.contains("boot")
-        else { continue }
-        if contents("/proc/\(pid)/environ").contains("RABBITMQ_NODE_PORT=\(port)") { return pid }
-    }
-    return nil
-}
-
 @Suite(
-    "A publish the broker stops reading", .tags(.broker), .timeLimit(.minutes(5)),
-    .enabled(if: TestBroker.enabled && environment("TEST_BROKER_PORT") != nil))
+    "A publish the broker stops reading, or stops confirming", .tags(.broker), .timeLimit(.minutes(5)),
+    .enabled(if: TestBroker.enabled && environment("TEST_BROKER_PORT") != nil), .serialized)
 struct StalledPublishTests {
     @Test(
         "a 100 MB publish to a broker that reads nothing fails after blockedTimeout, naming the message, its progress and the socket",
@@ -161,45 +125,18 @@ struct StalledPublishTests {
         let queue = TestBroker.uniqueName("test.stall")
         try await channel.declareQueue(queue, durable: false, autoDelete: true)
         try await channel.enablePublisherConfirms()
-        let broker = try #require(brokerProcess(), "the test broker's process")
-        // Stopped, and stopped again at once if anything continues it: CI once saw this publish
-        // confirmed, the broker continued from outside the test (probably the kernel, which
-        // continues a stopped process whose process group becomes orphaned).
-        kill(broker, SIGSTOP)
-        let stopper = Task.detached {
-            var continued = 0
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(10))
-                let state = processState(broker)
-                if state == "R" || state == "S" { continued += 1 }
-                kill(broker, SIGSTOP)
-                // Cancelled meanwhile: the SIGCONT may have gone out before this SIGSTOP.
-                if Task.isCancelled { kill(broker, SIGCONT) }
-            }
-            return continued
-        }
+        let broker = try #require(StoppedBroker(port: environment("TEST_BROKER_PORT")), "the test broker's process")
         // However the test ends (its time limit too), the broker runs again.
-        defer {
-            stopper.cancel()
-            kill(broker, SIGCONT)
-        }
-        func resume() async {
-            stopper.cancel()
-            let continued = await stopper.value
-            kill(broker, SIGCONT)
-            if continued > 0 {
-                print("StalledPublishTests: the broker was continued from outside \(continued) time(s)")
-            }
-        }
+        defer { broker.continueAtOnce() }
         let started = monotonicSeconds()
         do {
             let outcome = try await channel.publish(
                 AMQPMessage(exchange: "", routingKey: queue, body: [UInt8](repeating: 7, count: 100 << 20)))
-            await resume()
+            await broker.resume()
             Issue.record("a publish to a stopped broker came back \(outcome)")
         } catch {
             let waited = monotonicSeconds() - started
-            await resume()
+            await broker.resume()
             guard case .publishStalled(let detail) = error else {
                 Issue.record("not a stall: \(error)")
                 return
@@ -211,6 +148,37 @@ struct StalledPublishTests {
             #expect(detail.contains("no connection.blocked"), "\(detail)")
             #expect(waited >= 2 && waited < 20, "failed after \(waited) s")
         }
+        await connection.close()
+    }
+
+    @Test(
+        "small publishes the broker takes but never confirms end the connection after confirmTimeout, saying how many wait",
+        .timeLimit(.minutes(1)))
+    func silenceEndsTheConnection() async throws {
+        var configuration = try TestBroker.configuration()
+        configuration.confirmTimeout = .seconds(2)
+        configuration.heartbeat = 0  // only the confirm timeout may end it
+        let connection = try await AMQPConnection.connect(configuration)
+        let channel = try await connection.openChannel()
+        let queue = TestBroker.uniqueName("test.silent")
+        try await channel.declareQueue(queue, durable: false, autoDelete: true)
+        try await channel.enablePublisherConfirms()
+        let broker = try #require(StoppedBroker(port: environment("TEST_BROKER_PORT")), "the test broker's process")
+        defer { broker.continueAtOnce() }
+        let started = monotonicSeconds()
+        let messages = (0..<10).map { AMQPMessage(exchange: "", routingKey: queue, body: Array("m\($0)".utf8)) }
+        do {
+            let outcomes = try await channel.publish(messages)
+            await broker.resume()
+            Issue.record("publishes to a stopped broker came back \(outcomes)")
+        } catch {
+            let waited = monotonicSeconds() - started
+            await broker.resume()
+            print("StalledPublishTests: \(error) (after \(waited) s)")
+            #expect(error == .confirmsStalled(unconfirmed: 10, waited: .seconds(2)), "\(error)")
+            #expect(waited >= 2 && waited < 20, "failed after \(waited) s")
+        }
+        #expect(!connection.isOpen, "the connection ended: a new one is how to publish them again")
         await connection.close()
     }
 }

@@ -2,7 +2,7 @@ import Testing
 
 @testable import AMQP
 
-@Suite("Held publishes and the blocked timeout, with an injected clock")
+@Suite("Held publishes, the blocked and confirm timeouts, with an injected clock")
 struct PublishFlowTests {
     let message = AMQPMessage(exchange: "", routingKey: "q", body: [1, 2, 3])
 
@@ -78,6 +78,75 @@ struct PublishFlowTests {
         #expect(stuck.channel == 2)
         #expect(flow.removeAll().count == 1)
         #expect(flow.held.isEmpty)
+    }
+}
+
+@Suite("The confirm timeout: written publishes the broker never answers, with an injected clock")
+struct ConfirmTimeoutTests {
+    let message = AMQPMessage(exchange: "", routingKey: "q", body: [1, 2, 3])
+
+    @Test("unconfirmed with nothing written or confirmed since: nil before the limit, .unconfirmed at it")
+    func silence() {
+        let clock = ManualClock()
+        var flow = PublishFlow(now: { clock.instant })
+        let (batch, _) = makeBatch(1)
+        flow.hold(channel: 1, messages: [message], batch: batch)
+        flow.removeFirst()  // written whole
+        clock.advance(.seconds(29))
+        #expect(flow.timeout(limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: true) == nil)
+        clock.advance(.seconds(1))
+        guard
+            case .unconfirmed(let waited)? = flow.timeout(
+                limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: true)
+        else {
+            Issue.record("expected the confirm timeout")
+            return
+        }
+        #expect(waited == .seconds(30))
+        #expect(flow.timeout(limit: .seconds(60), hasUnconfirmed: true) == nil, "no confirm limit: never")
+        #expect(
+            flow.timeout(limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: false) == nil,
+            "nothing awaits a confirm: nothing to time out")
+    }
+
+    @Test(
+        "each confirm, each frame written and an unblock restart the wait; a slow but answering broker never times out")
+    func activityRestartsTheWait() {
+        let clock = ManualClock()
+        var flow = PublishFlow(now: { clock.instant })
+        func timedOut() -> Bool {
+            flow.timeout(limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: true) != nil
+        }
+        for _ in 0..<10 {
+            clock.advance(.seconds(29))
+            flow.confirmArrived()
+            #expect(!timedOut())
+        }
+        let (batch, _) = makeBatch(1)
+        flow.hold(channel: 1, messages: [message], batch: batch)
+        clock.advance(.seconds(25))
+        var entry = flow.next!
+        entry.bodyBytesSent = 1
+        flow.updateFirst(entry, progressed: true)
+        clock.advance(.seconds(25))
+        #expect(!timedOut(), "a frame written 25 s ago")
+        flow.updateFirst(entry, progressed: false)
+        clock.advance(.seconds(5))
+        #expect(timedOut(), "no frame taken and no confirm for 30 s")
+    }
+
+    @Test("while blocked the blocked timeout rules; the confirm wait starts again at the unblock")
+    func blockedIsNotSilence() {
+        let clock = ManualClock()
+        var flow = PublishFlow(now: { clock.instant })
+        flow.block(reason: "alarm")
+        clock.advance(.seconds(45))
+        #expect(flow.timeout(limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: true) == nil)
+        flow.unblock()
+        clock.advance(.seconds(29))
+        #expect(flow.timeout(limit: .seconds(60), confirmLimit: .seconds(30), hasUnconfirmed: true) == nil)
+        clock.advance(.seconds(1))
+        #expect(flow.timeout(limit: nil, confirmLimit: .seconds(30), hasUnconfirmed: true) != nil)
     }
 }
 
