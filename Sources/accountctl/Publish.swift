@@ -318,9 +318,7 @@ private func publishAll(
     // Batches a lost connection left without a confirm, to publish again first.
     var again: [[AMQPMessage]] = []
     var broken: AMQPError?
-    // Connections in a row the broker stopped confirming on before confirming anything.
-    var silentConnections = 0
-    var confirmedAtReconnect = 0
+    var silence = SilentConnections()
 
     func settleOldest() async {
         let (messages, ticket) = waiting.removeFirst()
@@ -389,16 +387,10 @@ private func publishAll(
             failure = error.description
             break
         }
-        if case .confirmsStalled = error {
-            silentConnections = tally.confirmed > confirmedAtReconnect ? 1 : silentConnections + 1
-            if silentConnections >= maxSilentConnections {
-                failure = "\(error) (\(silentConnections) connections in a row, nothing confirmed on them)"
-                break
-            }
-        } else {
-            silentConnections = 0
+        if silence.givesUp(after: error, confirmed: tally.confirmed) {
+            failure = "\(error) (\(silence.inARow) connections in a row, nothing confirmed on the last ones)"
+            break
         }
-        confirmedAtReconnect = tally.confirmed
         // The connection broke: reconnect, then publish again what has no confirm, in order.
         tally.reconnects += 1
         printError("accountctl: the connection broke (\(error)); reconnecting")
@@ -412,9 +404,25 @@ private func publishAll(
     return (tally, failure)
 }
 
-/// Connections in a row that may stop confirming (``AMQPError/confirmsStalled``) before publish
-/// gives up instead of reconnecting again.
-let maxSilentConnections = 3
+/// Counts the connections in a row the broker stopped confirming on (``AMQPError/confirmsStalled``),
+/// so that publish gives up instead of reconnecting forever to a broker that takes messages and
+/// never answers. A connection that confirmed something before it fell silent starts the count again.
+struct SilentConnections {
+    var limit = 3
+    private(set) var inARow = 0
+    private var confirmedBefore = 0
+
+    /// A connection ended with `error`, `confirmed` messages confirmed in all so far: true to give up.
+    mutating func givesUp(after error: AMQPError, confirmed: Int) -> Bool {
+        defer { confirmedBefore = confirmed }
+        guard case .confirmsStalled = error else {
+            inARow = 0
+            return false
+        }
+        inARow = confirmed > confirmedBefore ? 1 : inARow + 1
+        return inARow >= limit
+    }
+}
 
 /// The connection publish uses, which it can open again after a loss: connect, declare the
 /// topology (retrying the transient 404 a restarted broker gives, docs/events.md#broker-topology), confirm

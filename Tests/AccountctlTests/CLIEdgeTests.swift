@@ -24,7 +24,8 @@ struct CLIEdgeTests {
         arguments: [
             ["generate", "--events", "-5"], ["generate", "--accounts", "-1"], ["generate", "--seed", "-2"],
             ["publish", "--window", "-3"],
-            ["publish", "--rate", "-10"], ["verify", "--timeout", "-1"], ["get", "acc-1", "--timeout", "-2"],
+            ["publish", "--rate", "-10"], ["publish", "--confirm-timeout", "-1"], ["verify", "--timeout", "-1"],
+            ["get", "acc-1", "--timeout", "-2"],
             ["health", "--timeout", "-1"], ["invalid", "list", "--limit", "-4"],
         ])
     func negativeNumber(arguments: [String]) async throws {
