@@ -162,12 +162,13 @@ final class ConnectionLoop {
     private func finish(with error: AMQPError) {
         flushDeliveries()
         finished = true
+        connection.destroy()
+        // Closed first: whoever a failed publish or an ended consumer wakes sees `isOpen` false.
+        let (leftover, waiters) = thread.finish(with: error)
         for batch in flow.removeAll() { batch.fail(with: error) }
         let (channels, orphans) = machine.removeAll()
         for ended in channels { fail(ended, with: error) }
         for consumer in orphans { end(consumer, error: error) }
-        connection.destroy()
-        let (leftover, waiters) = thread.finish(with: error)
         // Commands that arrived while we were ending run against the closed state and fail.
         for command in leftover { command(self) }
         for batch in flow.removeAll() { batch.fail(with: error) }
