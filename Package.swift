@@ -222,6 +222,7 @@ let package = Package(
                 "AccountService", "AccountConsumer", "AccountReadAPI", "AccountReadModel", "AccountProjection", "AMQP",
                 "JSON", "accountservice", "accountctl", "TestSupport",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
