@@ -84,15 +84,32 @@ final class ConnectionLoop {
     private func readAvailableFrames() throws(AMQPError) -> Bool {
         for _ in 0..<1024 {
             guard let frame = try connection.nextFrame(timeout: nil) else { return false }
-            if case .method(let channel, let method) = frame { handle(method, on: channel) }
+            // Switched on as consumed, so the method (a delivery, mostly) moves on instead of being copied.
+            switch consume frame {
+            case .method(let channel, let method): handle(method, on: channel)
+            case .other: break
+            }
             if failure != nil { return false }
         }
         return true
     }
 
     /// Runs a frame through the state machine and carries out what it says.
-    private func handle(_ method: IncomingMethod, on channel: UInt16) {
-        switch machine.receive(method, on: channel) {
+    private func handle(_ method: consuming IncomingMethod, on channel: UInt16) {
+        switch consume method {
+        case .deliver(let delivery):
+            // Nearly every frame: moved to the batcher, not copied through `Action`.
+            guard let route = machine.route(deliveryFor: delivery.consumerTag) else { return }
+            if batcher.append(delivery, consumerTag: route.consumerTag, batchLimit: route.batchLimit) {
+                flushDeliveries()
+            }
+        case let other:
+            carryOut(machine.receive(other, on: channel))
+        }
+    }
+
+    private func carryOut(_ action: ConnectionStateMachine.Action) {
+        switch action {
         case .none, .dropDelivery:
             break
         case .deliver(let delivery, let tag, let limit):

@@ -125,6 +125,8 @@ struct ConnectionStateMachine {
 
     private(set) var channels: [UInt16: Channel] = [:]
     private(set) var consumers: [String: Consumer] = [:]
+    /// The last delivery's route, kept until a consumer comes or goes.
+    private var lastRoute: (deliveryTag: String, route: Route)?
     /// The highest channel id the broker allows.
     let channelMax: UInt16
     private var nextChannelID: UInt16 = 1
@@ -138,8 +140,8 @@ struct ConnectionStateMachine {
     mutating func receive(_ method: IncomingMethod, on channel: UInt16) -> Action {
         switch method {
         case .deliver(let delivery):
-            guard let consumer = consumers[delivery.consumerTag] else { return .dropDelivery }
-            return .deliver(delivery, consumerTag: consumer.tag, batchLimit: consumer.batchLimit)
+            guard let route = route(deliveryFor: delivery.consumerTag) else { return .dropDelivery }
+            return .deliver(delivery, consumerTag: route.consumerTag, batchLimit: route.batchLimit)
         case .ack(let tag, let multiple):
             guard let completions = channels[channel]?.confirm(upTo: tag, multiple: multiple, outcome: .confirmed)
             else { return .none }
@@ -167,6 +169,24 @@ struct ConnectionStateMachine {
         case .reply:
             return .none
         }
+    }
+
+    /// Where a delivery for `tag` goes: its consumer's tag and batch limit, or nil when that
+    /// consumer is gone (cancelled meanwhile), so the delivery is dropped. What `.deliver` does,
+    /// without handing the delivery through two enums (the loop calls this for every message).
+    mutating func route(deliveryFor tag: String) -> Route? {
+        // The connection shares one String per tag between deliveries, so on a stream's run
+        // of deliveries this compares two identical strings: no hashing, no byte compare.
+        if let last = lastRoute, last.deliveryTag == tag { return last.route }
+        guard let consumer = consumers[tag] else { return nil }
+        let route = Route(consumerTag: consumer.tag, batchLimit: consumer.batchLimit)
+        lastRoute = (tag, route)
+        return route
+    }
+
+    struct Route: Equatable {
+        let consumerTag: String
+        let batchLimit: Int
     }
 
     // MARK: - Commands from this client
@@ -216,11 +236,13 @@ struct ConnectionStateMachine {
 
     mutating func addConsumer(_ consumer: Consumer) {
         consumers[consumer.tag] = consumer
+        lastRoute = nil
         channels[consumer.channel]?.consumerTags.insert(consumer.tag)
     }
 
     mutating func removeConsumer(tag: String) -> Consumer? {
         guard let consumer = consumers.removeValue(forKey: tag) else { return nil }
+        lastRoute = nil
         channels[consumer.channel]?.consumerTags.remove(tag)
         return consumer
     }
@@ -229,6 +251,7 @@ struct ConnectionStateMachine {
     mutating func removeChannel(_ id: UInt16) -> EndedChannel? {
         guard let channel = channels.removeValue(forKey: id) else { return nil }
         var ended = EndedChannel(id: id, unconfirmed: [], consumers: [])
+        lastRoute = nil
         for sequence in channel.unconfirmed.keys.sorted() {
             ended.unconfirmed.append(channel.unconfirmed[sequence]!.batch)
         }

@@ -41,7 +41,7 @@ struct DeliveryBatcher {
     var isEmpty: Bool { pending.isEmpty }
 
     /// Adds a delivery; true when its consumer's batch is full, so everything should go out now.
-    mutating func append(_ delivery: AMQPDelivery, consumerTag: String, batchLimit: Int) -> Bool {
+    mutating func append(_ delivery: consuming AMQPDelivery, consumerTag: String, batchLimit: Int) -> Bool {
         if oldestPending == nil { oldestPending = now() }
         if let index = pending.firstIndex(where: { $0.consumerTag == consumerTag }) {
             pending[index].deliveries.append(delivery)

@@ -113,10 +113,16 @@ public final class AccountStore: ReadModel {
     func applyDeciding(
         _ events: consuming [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
     ) -> [Rejection] {
-        // Taken from the end of a reversed array, each event is moved into the projection
-        // instead of copied (a retain and a release per string it holds).
+        applyDeciding(newestFirst: Array(events.reversed()), received: received)
+    }
+
+    /// ``applyDeciding(_:received:)`` with the batch newest first, as the stream consumer builds
+    /// it: taken from the end, each event is moved into the projection, neither copied (a retain
+    /// and a release per string it holds) nor reversed here (which copied every event).
+    func applyDeciding(
+        newestFirst events: consuming [(decoded: Result<Event, EventProblem>, origin: EventOrigin)], received: Int
+    ) -> [Rejection] {
         var events = events
-        events.reverse()
         let fingerprint = events.first { $0.origin.offset != nil }.map { Self.fingerprint($0.origin) }
         var rejected: [RejectedEvent<EventOrigin>] = []
         var keys: [RejectionKey?] = []

@@ -304,9 +304,10 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 throw Self.streamReplaced
             }
         }
+        // Newest first: the store takes each from the end and moves it into the projection.
         var events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)] = []
         events.reserveCapacity(batch.count)
-        for index in batch.indices {
+        for index in batch.indices.reversed() {
             // A resumed consumer may be handed the start of the chunk again: skip what was handled.
             let offset = batch[index].streamOffset
             if let offset, offset <= handledUpTo { continue }
@@ -316,8 +317,8 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
                 routingKey: batch[index].routingKey, offset: offset, originalBodySize: batch[index].bodySize)
             events.append((decoded, origin))
         }
-        let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, events: events) } ?? []
-        let rejected = store.applyDeciding(consume events, received: batch.count)
+        let spans = tracer.map { startSpans($0, for: batch, skippingUpTo: handledUpTo, newestFirst: events) } ?? []
+        let rejected = store.applyDeciding(newestFirst: consume events, received: batch.count)
         for span in spans { span.end() }
         guard !rejected.isEmpty else { return }
         do {
@@ -345,7 +346,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// One consumer span per event about to be applied, child of its message's trace context.
     private func startSpans(
         _ tracer: some Tracer, for batch: [AMQPDelivery], skippingUpTo handledUpTo: Int64,
-        events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)]
+        newestFirst events: [(decoded: Result<Event, EventProblem>, origin: EventOrigin)]
     ) -> [any Span] {
         var spans: [any Span] = []
         spans.reserveCapacity(events.count)
@@ -362,7 +363,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             span.attributes["messaging.destination.name"] = settings.topology.stream
             span.attributes["messaging.rabbitmq.destination.routing_key"] = delivery.routingKey
             if let offset = delivery.streamOffset { span.attributes["messaging.rabbitmq.stream.offset"] = offset }
-            switch events[index].decoded {
+            switch events[events.count - 1 - index].decoded {  // newest first
             case .success(let event):
                 span.attributes["account.id"] = event.accountId
                 if let type = event.type { span.attributes["account.event.type"] = type.rawValue }

@@ -19,17 +19,23 @@ enum CompactTimestamp {
     private static let digitPositions = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
     private static let packedCount = 11
 
+    /// Bit i set: byte i of the 24-byte shape is a separator (the `Z` at 23 is checked apart).
+    private static let separatorBits: UInt32 = 1 << 4 | 1 << 7 | 1 << 10 | 1 << 13 | 1 << 16 | 1 << 19
+
     /// What a record stores for `text`.
     static func pack(_ text: String) -> String {
+        // Runs once per applied event: plain comparisons, no table of positions to walk.
         let packed: UInt64?? = withUTF8Bytes(text) { bytes in
             if bytes.first == marker { return .some(nil) }
-            guard bytes.count == 24 else { return nil }
-            for (position, byte) in separators where bytes[position] != byte { return nil }
+            guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+                bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+                bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z")
+            else { return nil }
             var value: UInt64 = 0
-            for position in digitPositions {
+            for position in 0..<23 where separatorBits & (1 << UInt32(position)) == 0 {
                 let digit = bytes[position] &- UInt8(ascii: "0")
                 guard digit < 10 else { return nil }
-                value = value * 10 + UInt64(digit)
+                value = value &* 10 &+ UInt64(digit)
             }
             return .some(value)
         }

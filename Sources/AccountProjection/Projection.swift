@@ -38,8 +38,9 @@ public struct ProjectionStatistics: Sendable, Equatable {
     public var duplicates: Int
     /// Events rejected, all reasons together.
     public var invalid: Int
-    /// Rejections by reason; every reason is present, zero included.
-    public var invalidByReason: [RejectionReason: Int]
+    /// Rejections by reason, at each reason's `counterIndex`: the projection's own counters,
+    /// shared, so that the figures taken after every applied batch cost no dictionary.
+    private var invalidCounts: [Int]
     /// Events parked now.
     public var parked: Int
 
@@ -51,12 +52,31 @@ public struct ProjectionStatistics: Sendable, Equatable {
         invalidByReason: [RejectionReason: Int] = [:],
         parked: Int = 0
     ) {
+        self.init(
+            accounts: accounts, eventsApplied: eventsApplied, duplicates: duplicates, invalid: invalid,
+            invalidCounts: [], parked: parked)
+        self.invalidByReason = invalidByReason
+    }
+
+    init(accounts: Int, eventsApplied: Int, duplicates: Int, invalid: Int, invalidCounts: [Int], parked: Int) {
         self.accounts = accounts
         self.eventsApplied = eventsApplied
         self.duplicates = duplicates
         self.invalid = invalid
-        self.invalidByReason = invalidByReason
+        self.invalidCounts = invalidCounts
         self.parked = parked
+    }
+
+    /// Events rejected for `reason`.
+    public func invalid(_ reason: RejectionReason) -> Int { invalidCounts[reason.counterIndex] }
+
+    /// Rejections by reason; every reason is present, zero included.
+    public var invalidByReason: [RejectionReason: Int] {
+        get { Dictionary(uniqueKeysWithValues: RejectionReason.allCases.map { ($0, invalid($0)) }) }
+        set {
+            invalidCounts = [Int](repeating: 0, count: RejectionReason.allCases.count)
+            for (reason, count) in newValue { invalidCounts[reason.counterIndex] = count }
+        }
     }
 }
 
@@ -287,16 +307,12 @@ public struct Projection<Origin> {
 
     /// The counters as they stand.
     public var statistics: ProjectionStatistics {
-        var byReason: [RejectionReason: Int] = [:]
-        for reason in RejectionReason.allCases {
-            byReason[reason] = invalidCounts[reason.counterIndex]
-        }
-        return ProjectionStatistics(
+        ProjectionStatistics(
             accounts: opened,
             eventsApplied: applied,
             duplicates: duplicates,
             invalid: invalidCounts.reduce(0, +),
-            invalidByReason: byReason,
+            invalidCounts: invalidCounts,
             parked: parking.count
         )
     }

@@ -109,7 +109,7 @@ enum StatusPage {
         for reason in RejectionReason.allCases {
             row(
                 "<code>\(reason.rawValue)</code>", "invalid-\(reason.rawValue)",
-                grouped(statistics.invalidByReason[reason] ?? 0))
+                grouped(statistics.projection.invalid(reason)))
         }
         html += """
             </table>

@@ -129,6 +129,31 @@ struct ConnectionStateMachineTests {
         }
         #expect(consumer.tag == "c1" && error == .consumerCancelled(consumerTag: "c1"))
         #expect(machine.consumers.isEmpty)
+        // The route the first delivery took is forgotten with its consumer.
+        #expect(machine.receive(.deliver(delivery(2, consumer: "c1")), on: channel).isDrop)
+    }
+
+    @Test("deliveries go to their own consumer, and a route ends with its consumer or channel")
+    func deliveryRoutes() throws {
+        var machine = ConnectionStateMachine(channelMax: 10)
+        let first = try machine.allocateChannel()
+        let second = try machine.allocateChannel()
+        let (_, continuation) = AsyncThrowingStream<[AMQPDelivery], any Error>.makeStream()
+        machine.addConsumer(.init(tag: "c1", channel: first, batchLimit: 10, continuation: continuation))
+        machine.addConsumer(.init(tag: "c2", channel: second, batchLimit: 20, continuation: continuation))
+        for tag in ["c1", "c1", "c2", "c1", "c2", "c2"] {
+            let expected = ConnectionStateMachine.Route(consumerTag: tag, batchLimit: tag == "c1" ? 10 : 20)
+            #expect(machine.route(deliveryFor: tag) == expected)
+        }
+        #expect(machine.route(deliveryFor: "c3") == nil)
+        _ = machine.removeChannel(second)
+        #expect(machine.route(deliveryFor: "c2") == nil)
+        #expect(machine.route(deliveryFor: "c1")?.batchLimit == 10)
+        _ = machine.removeConsumer(tag: "c1")
+        #expect(machine.route(deliveryFor: "c1") == nil)
+        // A consumer that comes back under the same tag is routed to afresh.
+        machine.addConsumer(.init(tag: "c1", channel: first, batchLimit: 5, continuation: continuation))
+        #expect(machine.route(deliveryFor: "c1")?.batchLimit == 5)
     }
 
     @Test("blocked and unblocked pass through as actions")

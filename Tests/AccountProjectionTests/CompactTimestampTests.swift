@@ -20,6 +20,24 @@ struct CompactTimestampTests {
         #expect(CompactTimestamp.pack("2026-11-24T15:00:00Z") == "2026-11-24T15:00:00Z")
     }
 
+    @Test("one wrong byte anywhere in the usual shape keeps the text as it is")
+    func oneWrongByteAnywhere() {
+        let usual = Array("2026-11-24T15:00:00.250Z".utf8)
+        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        for position in usual.indices {
+            // "/" and ":" sit just below and above the digits.
+            for wrong in ["x", "-", "/", ":", "5"].map({ UInt8(ascii: $0) })
+            where wrong != usual[position] && !(isDigit(wrong) && isDigit(usual[position])) {
+                var bytes = usual
+                bytes[position] = wrong
+                let text = String(decoding: bytes, as: UTF8.self)
+                // A separator in a digit's place, a digit in a separator's, a letter anywhere.
+                #expect(CompactTimestamp.unpack(CompactTimestamp.pack(text)) == text)
+                #expect(CompactTimestamp.pack(text) == text, "byte \(position) as \(Character(Unicode.Scalar(wrong)))")
+            }
+        }
+    }
+
     @Test func aRecordGivesBackTheTimestampsItWasGiven() {
         var record = AccountRecord(id: "a")
         record.openedAt = "2026-11-24T15:00:00.250Z"

@@ -123,7 +123,7 @@ public final class ServiceMetrics: Sendable {
         Self.add(statistics.eventsApplied - before.eventsApplied, to: applied)
         Self.add(statistics.duplicates - before.duplicates, to: duplicates)
         for (reason, counter) in invalid {
-            Self.add((statistics.invalidByReason[reason] ?? 0) - (before.invalidByReason[reason] ?? 0), to: counter)
+            Self.add(statistics.invalid(reason) - before.invalid(reason), to: counter)
         }
         parked.record(Int64(statistics.parked))
         accounts.record(Int64(statistics.accounts))
