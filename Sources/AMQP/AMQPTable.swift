@@ -138,7 +138,7 @@ public struct AMQPProperties: Sendable, Equatable {
 /// and an array for the headers.
 public struct DeferredProperties: Sendable {
     enum Storage: Sendable {
-        // Boxed: inline, the dozen optional properties made every delivery about 200 bytes,
+        // Boxed: inline, the dozen optional properties made every delivery 281 bytes (97 boxed),
         // and each copy and release of one (several per message) walked them all.
         indirect case decoded(AMQPProperties)
         case encoded([UInt8])

@@ -13,6 +13,19 @@ struct DeliveryBatcherTests {
         #expect(DeliveryBatcher.batchLimit(prefetch: 65535) == 512)
     }
 
+    @Test("a delivery stays a few words wide, whichever form its properties are kept in")
+    func aDeliveryIsSmall() {
+        // Moved and released several times per message; with the decoded properties (a dozen
+        // optional fields) inline it was 281 bytes, and every copy walked them.
+        #expect(MemoryLayout<DeferredProperties>.size <= 9)
+        #expect(MemoryLayout<AMQPDelivery>.size <= 112)
+        let decoded = AMQPDelivery(
+            deliveryTag: 1, properties: AMQPProperties(contentType: "application/json", messageID: "m-1"), body: [1])
+        #expect(decoded.properties.messageID == "m-1")
+        #expect(decoded.properties.contentType == "application/json")
+        #expect(decoded.deferredProperties.encodedCount == 0)
+    }
+
     @Test("a consumer's batch is full at its limit; batches keep order and stay per consumer")
     func fullBatch() {
         let clock = ManualClock()
