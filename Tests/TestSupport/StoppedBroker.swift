@@ -29,12 +29,14 @@ public final class StoppedBroker: Sendable {
         }
     }
 
-    /// Lets the broker run again, and says if something continued it meanwhile.
-    public func resume() async {
+    /// Lets the broker run again; returns (and says) how often something continued it meanwhile.
+    @discardableResult
+    public func resume() async -> Int {
         stopper.cancel()
         let continued = await stopper.value
         kill(pid, SIGCONT)
         if continued > 0 { print("StoppedBroker: the broker was continued from outside \(continued) time(s)") }
+        return continued
     }
 
     /// For a `defer`: however the test ends (its time limit too), the broker runs again.
