@@ -110,8 +110,10 @@ private func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } }
 }
 
+// Tagged fault: it SIGSTOPs the shared test broker, which the integration phase's other suites
+// use at the same time (a CI rehearsal saw accountctl's login there time out meanwhile).
 @Suite(
-    "A publish the broker stops reading, or stops confirming", .tags(.broker), .timeLimit(.minutes(5)),
+    "A publish the broker stops reading, or stops confirming", .tags(.broker, .fault), .timeLimit(.minutes(5)),
     .enabled(if: TestBroker.enabled && environment("TEST_BROKER_PORT") != nil), .serialized)
 struct StalledPublishTests {
     @Test(

@@ -4,7 +4,8 @@ public import Testing
 extension Tag {
     /// Needs the RabbitMQ at AMQP_TEST_URL (or starts `accountservice` against it).
     @Tag public static var broker: Self
-    /// Starts, stops, kills or starves brokers of its own on fixed ports: run after the rest.
+    /// Starts, stops, kills or starves brokers of its own on fixed ports, or stops the shared
+    /// one (`StalledPublishTests`): run after the rest, when no other phase uses the shared broker.
     @Tag public static var fault: Self
     /// Asserts an upper bound on elapsed time: run alone, so that a loaded machine cannot fail it.
     @Tag public static var timing: Self
