@@ -37,6 +37,17 @@ struct AccountRecord: Sendable {
         set { storedUpdatedAt = CompactTimestamp.pack(newValue) }
     }
 
+    /// The stored forms, set from an event's `packedOccurredAt` as they are.
+    var packedOpenedAt: String {
+        get { storedOpenedAt }
+        set { storedOpenedAt = newValue }
+    }
+
+    var packedUpdatedAt: String {
+        get { storedUpdatedAt }
+        set { storedUpdatedAt = newValue }
+    }
+
     /// Three ASCII letters packed into 24 bits (`packCurrency`), not a 16-byte String.
     var currency: UInt32 {
         get { currencyAndPhase & 0x00FF_FFFF }

@@ -19,38 +19,60 @@ enum CompactTimestamp {
     private static let digitPositions = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22]
     private static let packedCount = 11
 
-    /// Bit i set: byte i of the 24-byte shape is a separator (the `Z` at 23 is checked apart).
-    private static let separatorBits: UInt32 = 1 << 4 | 1 << 7 | 1 << 10 | 1 << 13 | 1 << 16 | 1 << 19
-
     /// What a record stores for `text`.
     static func pack(_ text: String) -> String {
-        // Runs once per applied event: plain comparisons, no table of positions to walk.
-        let packed: UInt64?? = withUTF8Bytes(text) { bytes in
-            if bytes.first == marker { return .some(nil) }
-            guard bytes.count == 24, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
-                bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
-                bytes[19] == UInt8(ascii: "."), bytes[23] == UInt8(ascii: "Z")
-            else { return nil }
-            var value: UInt64 = 0
-            for position in 0..<23 where separatorBits & (1 << UInt32(position)) == 0 {
-                let digit = bytes[position] &- UInt8(ascii: "0")
-                guard digit < 10 else { return nil }
-                value = value &* 10 &+ UInt64(digit)
-            }
-            return .some(value)
+        withUTF8Bytes(text) { bytes in packedForm(bytes) } ?? text
+    }
+
+    /// What a record stores for the text in `bytes` (UTF-8): the decoder packs an event's
+    /// `occurredAt` straight from the body, with no 24-byte heap String on the way.
+    static func pack(bytes: UnsafeRawBufferPointer) -> String {
+        packedForm(bytes) ?? String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The stored form, or nil when the text is stored as it is.
+    @inline(__always)
+    private static func packedForm(_ bytes: UnsafeRawBufferPointer) -> String? {
+        if bytes.first == marker { return "~" + String(decoding: bytes, as: UTF8.self) }
+        guard bytes.count == 24 else { return nil }
+        // Runs once per event: the 24 bytes as three words (SWAR), not a loop over positions.
+        @inline(__always) func word(_ offset: Int) -> UInt64 {
+            UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         }
-        switch packed {
-        case .none: return text
-        case .some(.none): return "~" + text
-        case .some(.some(let value)):
-            return String(unsafeUninitializedCapacity: packedCount) { buffer in
-                buffer[0] = marker
-                for i in 0..<10 {
-                    buffer[1 + i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value >> UInt64(54 - 6 * i)) & 63
-                }
-                return packedCount
-            }
+        guard let first = digits(word(0), separators: 0xFF00_00FF_0000_0000, are: 0x2D00_002D_0000_0000),
+            let second = digits(word(8), separators: 0x0000_FF00_00FF_0000, are: 0x0000_3A00_0054_0000),
+            let third = digits(word(16), separators: 0xFF00_0000_FF00_00FF, are: 0x5A00_0000_2E00_003A)
+        else { return nil }
+        // The 17 digits in order, skipping each word's separator bytes (zeros now).
+        var value: UInt64 = 0
+        @inline(__always) func append(_ word: UInt64, _ byte: UInt64) {
+            value = value &* 10 &+ (word >> (8 &* byte) & 0xFF)
         }
+        append(first, 0); append(first, 1); append(first, 2); append(first, 3); append(first, 5); append(first, 6)
+        append(second, 0); append(second, 1); append(second, 3); append(second, 4); append(second, 6)
+        append(second, 7); append(third, 1); append(third, 2); append(third, 4); append(third, 5); append(third, 6)
+        return String(unsafeUninitializedCapacity: packedCount) { buffer in
+            buffer[0] = marker
+            for i in 0..<10 {
+                buffer[1 + i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value >> UInt64(54 - 6 * i)) & 63
+            }
+            return packedCount
+        }
+    }
+
+    /// Eight bytes of the shape, first byte lowest: nil unless the bytes under `separators`
+    /// are those of `are` and every other byte is a digit; else each digit's value, with
+    /// zeros for the separators.
+    @inline(__always)
+    private static func digits(_ word: UInt64, separators: UInt64, are expected: UInt64) -> UInt64? {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high = ones &* 0x80
+        guard word & separators == expected else { return nil }
+        let text = word & ~separators | (ones &* 0x30) & separators  // separators read as "0"
+        // Below 0x80, adding 0x50 sets a byte's top bit when it is at least "0", adding 0x46
+        // when it is above "9"; no carry crosses a byte.
+        guard text & high == 0, (text &+ ones &* 0x50) & ~(text &+ ones &* 0x46) & high == high else { return nil }
+        return text &- ones &* 0x30
     }
 
     /// The text a record's stored value stands for.

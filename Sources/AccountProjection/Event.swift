@@ -27,14 +27,25 @@ public struct EventProblem: Sendable, Equatable, Error {
 /// turn comes (docs/events.md#rejections-and-the-invalid-queue).
 public struct Event: Sendable, Equatable {
     /// As received when it was a JSON string, else empty.
-    public var eventId: String
+    public var eventId: String {
+        get { packedEventId.text }
+        set { packedEventId = PackedEventID(newValue) }
+    }
+    /// `eventId` without a heap string for a lowercase UUID (`PackedEventID`).
+    var packedEventId: PackedEventID
     /// Nil when the type is missing or not one of the five.
     public var type: EventType?
     public var accountId: String
     /// 1 ... 2^53-1.
     public var sequence: Int64
     /// As received when it was a JSON string (valid or not), else empty.
-    public var occurredAt: String
+    public var occurredAt: String {
+        get { CompactTimestamp.unpack(packedOccurredAt) }
+        set { packedOccurredAt = CompactTimestamp.pack(newValue) }
+    }
+    /// `occurredAt` as an account record stores it (`CompactTimestamp`), so applying an
+    /// event copies it without packing it again.
+    var packedOccurredAt: String
     /// `AccountOpened` and `AccountRenamed` without a problem; empty otherwise.
     public var owner: String
     /// `AccountOpened` without a problem; empty otherwise.
@@ -57,11 +68,29 @@ public struct Event: Sendable, Equatable {
         amount: Int64 = 0,
         problem: EventProblem? = nil
     ) {
-        self.eventId = eventId
+        self.init(
+            packedEventId: PackedEventID(eventId), type: type, accountId: accountId, sequence: sequence,
+            packedOccurredAt: CompactTimestamp.pack(occurredAt), owner: owner, currency: currency, amount: amount,
+            problem: problem)
+    }
+
+    /// The decoder's: `eventId` and `occurredAt` already in the forms an event keeps.
+    init(
+        packedEventId: PackedEventID,
+        type: EventType?,
+        accountId: String,
+        sequence: Int64,
+        packedOccurredAt: String,
+        owner: String,
+        currency: String,
+        amount: Int64,
+        problem: EventProblem?
+    ) {
+        self.packedEventId = packedEventId
         self.type = type
         self.accountId = accountId
         self.sequence = sequence
-        self.occurredAt = occurredAt
+        self.packedOccurredAt = packedOccurredAt
         self.owner = owner
         self.currency = currency
         self.amount = amount

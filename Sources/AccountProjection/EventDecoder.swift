@@ -274,11 +274,11 @@ private struct EventParser {
         // Built once and moved into the result: an Event copy costs six retains.
         return .success(
             Event(
-                eventId: string(eventId),
+                packedEventId: packedEventId(),
                 type: type,
                 accountId: scanner.string(idSpan),
                 sequence: number.value,
-                occurredAt: string(occurredAt),
+                packedOccurredAt: packedOccurredAt(),
                 owner: content.owner,
                 currency: content.currency,
                 amount: content.amount,
@@ -294,10 +294,18 @@ private struct EventParser {
         var amount: Int64 = 0
     }
 
+    /// The two members every event keeps but few read, in the forms that need no heap
+    /// String for the usual shapes (a lowercase UUID, a millisecond UTC timestamp).
     @inline(__always)
-    private func string(_ member: StringMember) -> String {
-        guard case .string(let span) = member else { return "" }
-        return scanner.string(span)
+    private func packedEventId() -> PackedEventID {
+        guard case .string(let span) = eventId else { return .text("") }
+        return scanner.withDecodedBytes(span) { PackedEventID(bytes: $0) }
+    }
+
+    @inline(__always)
+    private func packedOccurredAt() -> String {
+        guard case .string(let span) = occurredAt else { return "" }
+        return scanner.withDecodedBytes(span) { CompactTimestamp.pack(bytes: $0) }
     }
 
     private func eventType() -> EventType? {

@@ -215,7 +215,7 @@ public struct Projection<Origin> {
         case .accountOpened:
             table[account].owner = event.owner
             table[account].currency = AccountRecord.packCurrency(event.currency)
-            table[account].openedAt = event.occurredAt
+            table[account].packedOpenedAt = event.packedOccurredAt
             table[account].phase = .open
             opened += 1
             order.insert(Int32(account))
@@ -236,7 +236,7 @@ public struct Projection<Origin> {
         case .accountClosed:
             table[account].phase = .closed
         }
-        table[account].updatedAt = event.occurredAt
+        table[account].packedUpdatedAt = event.packedOccurredAt
         applied += 1
         return .applied
     }

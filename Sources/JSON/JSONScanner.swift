@@ -313,15 +313,16 @@ public struct JSONScanner {
             position += 1
         } else if first &- UInt8(ascii: "1") < 9 {
             let count = bytes.count
+            let digitsStart = position
             while position < count {
                 let digit = bytes[position] &- UInt8(ascii: "0")
                 guard digit < 10 else { break }
-                let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times10.addingReportingOverflow(UInt64(digit))
-                overflow = overflow || o1 || o2
-                magnitude = sum
+                magnitude = magnitude &* 10 &+ UInt64(digit)
                 position += 1
             }
+            // No leading zeros: 19 digits stay below 10^19 < 2^64, exact; 20 or more are at
+            // least 10^19, above every Int64 (the value wrapped, and is not used).
+            overflow = position - digitsStart > 19
         } else {
             throw unexpected()
         }
@@ -499,11 +500,26 @@ public func hex(_ byte: UInt8) -> String {
 
 @inline(__always)
 @inlinable public func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    guard a.count == b.count else { return false }
-    for i in 0..<a.count where a[i] != b[i] {
-        return false
+    let count = a.count
+    guard count == b.count else { return false }
+    // Eight bytes at a time, then four, two, one: a key or an id is a few compares.
+    var i = 0
+    while i &+ 8 <= count {
+        guard a.loadUnaligned(fromByteOffset: i, as: UInt64.self) == b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        else { return false }
+        i &+= 8
     }
-    return true
+    if i &+ 4 <= count {
+        guard a.loadUnaligned(fromByteOffset: i, as: UInt32.self) == b.loadUnaligned(fromByteOffset: i, as: UInt32.self)
+        else { return false }
+        i &+= 4
+    }
+    if i &+ 2 <= count {
+        guard a.loadUnaligned(fromByteOffset: i, as: UInt16.self) == b.loadUnaligned(fromByteOffset: i, as: UInt16.self)
+        else { return false }
+        i &+= 2
+    }
+    return i == count || a[i] == b[i]
 }
 
 /// Byte-wise lexicographic order (the order of Unicode scalars, with no normalization).

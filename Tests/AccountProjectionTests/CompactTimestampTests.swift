@@ -38,6 +38,32 @@ struct CompactTimestampTests {
         }
     }
 
+    @Test("every byte value in every place of the usual shape: only a digit for a digit packs")
+    func everyByteInEveryPlace() {
+        let usual = Array("2026-11-24T15:00:00.250Z".utf8)
+        let separators: Set = [4, 7, 10, 13, 16, 19, 23]
+        var packedCount = 0
+        for position in usual.indices {
+            for byte in UInt8.min...UInt8.max {
+                var bytes = usual
+                bytes[position] = byte
+                let text = String(decoding: bytes, as: UTF8.self)
+                let packed = bytes.withUnsafeBytes { CompactTimestamp.pack(bytes: $0) }
+                let fits = separators.contains(position) ? byte == usual[position] : (0x30...0x39).contains(byte)
+                #expect((packed.utf8.count == 11) == fits, "byte \(byte) at \(position)")
+                #expect(CompactTimestamp.unpack(packed) == text, "byte \(byte) at \(position)")
+                if fits { packedCount += 1 }
+            }
+        }
+        #expect(packedCount == 17 * 10 + 7)
+    }
+
+    @Test(arguments: ["2026-11-24T15:00:00.250Z", "2026-11-24T15:00:00Z", "", "~0123456789", "é"])
+    func packingFromBytesIsPackingTheText(text: String) {
+        let fromBytes = Array(text.utf8).withUnsafeBytes { CompactTimestamp.pack(bytes: $0) }
+        #expect(fromBytes == CompactTimestamp.pack(text))
+    }
+
     @Test func aRecordGivesBackTheTimestampsItWasGiven() {
         var record = AccountRecord(id: "a")
         record.openedAt = "2026-11-24T15:00:00.250Z"

@@ -63,12 +63,18 @@ struct JSONTests {
     @Test(
         arguments: [
             ("12", Int64(12)), ("-9223372036854775808", Int64.min), ("9223372036854775807", Int64.max), ("0", 0),
+            ("1000000000000000000", 1_000_000_000_000_000_000), ("-1", -1),
         ] as [(String, Int64)])
     func int64ValueReadsIntegerLiterals(literal: String, value: Int64) throws {
         #expect(try JSONValue.parse(literal).int64Value == value)
     }
 
-    @Test(arguments: ["12.0", "1e3", "9223372036854775808", "-9223372036854775809", "\"12\"", "null"])
+    // 20 digits and more: 18446744073709551616 is 2^64, which a wrapping sum would read as 0.
+    @Test(arguments: [
+        "12.0", "1e3", "9223372036854775808", "-9223372036854775809", "\"12\"", "null", "9999999999999999999",
+        "10000000000000000000", "18446744073709551615", "18446744073709551616", "-18446744073709551617",
+        "99999999999999999999", "100000000000000000000000000000",
+    ])
     func int64ValueRefusesAnythingElse(text: String) throws {
         #expect(try JSONValue.parse(text).int64Value == nil)
     }
