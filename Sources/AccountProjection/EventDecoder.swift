@@ -133,8 +133,7 @@ private struct EventParser {
             scanner.position += 1
         } else {
             while true {
-                let key = try scanner.scanKeyAndColon()
-                try topLevelValue(key)
+                try topLevelValue(topLevelKey())
                 scanner.skipWhitespace()
                 if scanner.peek() == UInt8(ascii: ",") {
                     scanner.position += 1
@@ -148,22 +147,92 @@ private struct EventParser {
         try scanner.expectEnd()
     }
 
-    private mutating func topLevelValue(_ key: StringSpan) throws(JSONSyntaxError) {
-        // key(_:is:) compares lengths first, so a miss costs a few integer compares.
-        if scanner.key(key, is: "type") {
-            type = try stringValue("type")
-        } else if scanner.key(key, is: "accountId") {
-            accountId = try stringValue("accountId")
-        } else if scanner.key(key, is: "sequence") {
-            sequence = try numberValue()
-        } else if scanner.key(key, is: "data") {
-            try dataValue()
-        } else if scanner.key(key, is: "eventId") {
-            eventId = try stringValue("eventId")
-        } else if scanner.key(key, is: "occurredAt") {
-            occurredAt = try stringValue("occurredAt")
-        } else {
-            try scanner.skipValue()
+    /// The members the decoder reads.
+    private enum Member {
+        case type, accountId, sequence, data, eventId, occurredAt
+        case amount, owner, currency
+        case other
+    }
+
+    /// When the key at the position is one of the decoder's own, written plainly, moves past
+    /// it and its colon and returns which. Its letters and closing quote are compared as a
+    /// word and a few bytes: scanning each key as a string and then comparing it was a third
+    /// of the JSON's cost. Anything else (an escape, another key, the end) returns nil.
+    @inline(__always)
+    private mutating func knownKey(inData: Bool) throws(JSONSyntaxError) -> Member? {
+        let bytes = scanner.bytes
+        let start = scanner.position &+ 1  // after the opening quote
+        guard start &+ 8 <= bytes.count, bytes[scanner.position] == UInt8(ascii: "\"") else { return nil }
+        // The key's first eight bytes, the first lowest; constants below are the same
+        // letters and quote read that way ("type\"" is 0x22_6570_7974).
+        let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt64.self))
+        // The bytes after those eight, for the longer keys.
+        @inline(__always) func then(_ count: Int, _ expected: UInt32) -> Bool {
+            guard start &+ 8 &+ count <= bytes.count else { return false }
+            var value: UInt32 = 0
+            for i in 0..<count { value |= UInt32(bytes[start &+ 8 &+ i]) << (8 &* UInt32(i)) }
+            return value == expected
+        }
+        let found: (Member, Int)? =
+            if !inData {
+                switch word & 0xFF {
+                case 0x74 /* t */ where word & 0xFF_FFFF_FFFF == 0x22_6570_7974: (.type, 5)
+                case 0x64 /* d */ where word & 0xFF_FFFF_FFFF == 0x22_6174_6164: (.data, 5)
+                case 0x65 /* e */ where word == 0x2264_4974_6E65_7665: (.eventId, 8)
+                case 0x73 /* s */ where word == 0x6563_6E65_7571_6573 && then(1, 0x22): (.sequence, 9)
+                case 0x61 /* a */ where word == 0x4974_6E75_6F63_6361 && then(2, 0x2264): (.accountId, 10)
+                case 0x6F /* o */ where word == 0x6465_7272_7563_636F && then(3, 0x22_7441): (.occurredAt, 11)
+                default: nil
+                }
+            } else {
+                switch word & 0xFF {
+                case 0x61 /* a */ where word & 0xFF_FFFF_FFFF_FFFF == 0x22_746E_756F_6D61: (.amount, 7)
+                case 0x6F /* o */ where word & 0xFFFF_FFFF_FFFF == 0x2272_656E_776F: (.owner, 6)
+                case 0x63 /* c */ where word == 0x7963_6E65_7272_7563 && then(1, 0x22): (.currency, 9)
+                default: nil
+                }
+            }
+        guard let (member, length) = found else { return nil }
+        scanner.position = start &+ length
+        scanner.skipWhitespace()
+        try scanner.expect(UInt8(ascii: ":"))
+        scanner.skipWhitespace()
+        return member
+    }
+
+    /// The next top-level key, and its colon.
+    private mutating func topLevelKey() throws(JSONSyntaxError) -> Member {
+        if let member = try knownKey(inData: false) { return member }
+        // Anything else, escapes included: scanned, then compared (lengths first).
+        let key = try scanner.scanKeyAndColon()
+        if scanner.key(key, is: "type") { return .type }
+        if scanner.key(key, is: "accountId") { return .accountId }
+        if scanner.key(key, is: "sequence") { return .sequence }
+        if scanner.key(key, is: "data") { return .data }
+        if scanner.key(key, is: "eventId") { return .eventId }
+        if scanner.key(key, is: "occurredAt") { return .occurredAt }
+        return .other
+    }
+
+    /// The next key inside `data`, and its colon.
+    private mutating func dataKey() throws(JSONSyntaxError) -> Member {
+        if let member = try knownKey(inData: true) { return member }
+        let key = try scanner.scanKeyAndColon()
+        if scanner.key(key, is: "amount") { return .amount }
+        if scanner.key(key, is: "owner") { return .owner }
+        if scanner.key(key, is: "currency") { return .currency }
+        return .other
+    }
+
+    private mutating func topLevelValue(_ member: Member) throws(JSONSyntaxError) {
+        switch member {
+        case .type: type = try stringValue("type")
+        case .accountId: accountId = try stringValue("accountId")
+        case .sequence: sequence = try numberValue()
+        case .data: try dataValue()
+        case .eventId: eventId = try stringValue("eventId")
+        case .occurredAt: occurredAt = try stringValue("occurredAt")
+        default: try scanner.skipValue()
         }
     }
 
@@ -191,15 +260,11 @@ private struct EventParser {
             return
         }
         while true {
-            let key = try scanner.scanKeyAndColon()
-            if scanner.key(key, is: "amount") {
-                amount = try numberValue()
-            } else if scanner.key(key, is: "owner") {
-                owner = try stringValue("data.owner")
-            } else if scanner.key(key, is: "currency") {
-                currency = try stringValue("data.currency")
-            } else {
-                try scanner.skipValue()
+            switch try dataKey() {
+            case .amount: amount = try numberValue()
+            case .owner: owner = try stringValue("data.owner")
+            case .currency: currency = try stringValue("data.currency")
+            default: try scanner.skipValue()
             }
             scanner.skipWhitespace()
             let byte = scanner.peek()

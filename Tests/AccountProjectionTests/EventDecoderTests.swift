@@ -59,6 +59,40 @@ struct EventDecoderTests {
         #expect(event.type == .accountClosed && event.problem == nil && event.sequence == 3)
     }
 
+    /// The decoder compares its own keys in place before scanning them; every other way of
+    /// writing a key must still reach the same member, and near misses none.
+    @Test func everySpellingOfAKeyReachesTheSameMember() throws {
+        let plain =
+            #"{"eventId":"e-1","type":"AccountOpened","accountId":"a","sequence":1,"occurredAt":"2026-11-24T15:00:00.250Z","data":{"owner":"Ann","currency":"EUR"}}"#
+        let expected = try #require(EventDecoder.decode(Array(plain.utf8)).event)
+        #expect(expected.problem == nil && expected.owner == "Ann" && expected.currency == "EUR")
+        let respelled = [
+            // Escaped letters, at the start and inside.
+            #"{"\u0065ventId":"e-1","typ\u0065":"AccountOpened","\u0061ccountId":"a","s\u0065quence":1,"\u006fccurredAt":"2026-11-24T15:00:00.250Z","d\u0061ta":{"\u006fwner":"Ann","\u0063urrency":"EUR","\u0061mount":null}}"#,
+            // Whitespace before the colons.
+            #"{"eventId" :"e-1","type"\#t:"AccountOpened","accountId"\#n:"a","sequence" : 1,"occurredAt" :"2026-11-24T15:00:00.250Z","data" :{"owner" :"Ann","currency"  :"EUR"}}"#,
+            // Near misses first, each a member of its own that is skipped.
+            #"{"eventIdx":1,"eventI":2,"typ":3,"types":4,"accountI":5,"accountIds":6,"sequences":7,"occurredA":8,"dat":9,"datas":10,"eventId":"e-1","type":"AccountOpened","accountId":"a","sequence":1,"occurredAt":"2026-11-24T15:00:00.250Z","data":{"owners":1,"owne":2,"currenc":3,"currencys":4,"amounts":5,"owner":"Ann","currency":"EUR"}}"#,
+        ]
+        for body in respelled {
+            #expect(EventDecoder.decode(Array(body.utf8)).event == expected, "\(body)")
+        }
+        // A key cut off at the end of the body, and one with no colon: the same errors as before.
+        for broken in [#"{"eventId"#, #"{"eventId""#, #"{"eventId" "e-1"}"#, #"{"data":{"owner""#] {
+            guard case .failure(let problem) = EventDecoder.decode(Array(broken.utf8)) else {
+                Issue.record("\(broken) decoded")
+                continue
+            }
+            #expect(problem.reason == .malformedJSON, "\(broken)")
+        }
+        let noColon = EventDecoder.decode(Array(#"{"eventId" "e-1"}"#.utf8))
+        #expect(
+            noColon
+                == .failure(
+                    EventProblem(
+                        reason: .malformedJSON, detail: "body is not valid JSON: unexpected byte 0x22 at byte 11")))
+    }
+
     // MARK: Size
 
     /// Pads a valid body with an unknown string member to exactly `size` bytes.
