@@ -75,6 +75,14 @@ enum CompactTimestamp {
         return text &- ones &* 0x30
     }
 
+    /// The UTF-8 length of `unpack(stored)`, without making it.
+    static func textCount(_ stored: String) -> Int {
+        let count = stored.utf8.count
+        guard stored.utf8.first == marker else { return count }
+        let isPacked = count == packedCount && stored.utf8.dropFirst().first != marker
+        return isPacked ? 24 : count - 1
+    }
+
     /// The text a record's stored value stands for.
     static func unpack(_ stored: String) -> String {
         let value: UInt64?? = withUTF8Bytes(stored) { bytes in

@@ -115,7 +115,10 @@ extension Event {
 extension Event {
     /// Bytes the event holds beyond its own size: its strings (a parked event counts them).
     public var heldBytes: Int {
-        MemoryLayout<Event>.stride + eventId.utf8.count + accountId.utf8.count + occurredAt.utf8.count
+        // The texts' lengths, counted from the kept forms: a parked event's cost is not two
+        // Strings made and freed.
+        MemoryLayout<Event>.stride + packedEventId.utf8Count + accountId.utf8.count
+            + CompactTimestamp.textCount(packedOccurredAt)
             + owner.utf8.count + currency.utf8.count + (problem?.detail.utf8.count ?? 0)
     }
 }

@@ -133,7 +133,7 @@ private struct EventParser {
             scanner.position += 1
         } else {
             while true {
-                try topLevelValue(topLevelKey())
+                try topLevelValue(nextKey(inData: false))
                 scanner.skipWhitespace()
                 if scanner.peek() == UInt8(ascii: ",") {
                     scanner.position += 1
@@ -152,6 +152,24 @@ private struct EventParser {
         case type, accountId, sequence, data, eventId, occurredAt
         case amount, owner, currency
         case other
+
+        static let topLevel: [Member] = [.type, .accountId, .sequence, .data, .eventId, .occurredAt]
+        static let inData: [Member] = [.amount, .owner, .currency]
+
+        var name: StaticString {
+            switch self {
+            case .type: "type"
+            case .accountId: "accountId"
+            case .sequence: "sequence"
+            case .data: "data"
+            case .eventId: "eventId"
+            case .occurredAt: "occurredAt"
+            case .amount: "amount"
+            case .owner: "owner"
+            case .currency: "currency"
+            case .other: ""
+            }
+        }
     }
 
     /// When the key at the position is one of the decoder's own, written plainly, moves past
@@ -200,27 +218,14 @@ private struct EventParser {
         return member
     }
 
-    /// The next top-level key, and its colon.
-    private mutating func topLevelKey() throws(JSONSyntaxError) -> Member {
-        if let member = try knownKey(inData: false) { return member }
+    /// The next key, top-level or inside `data`, and its colon.
+    private mutating func nextKey(inData: Bool) throws(JSONSyntaxError) -> Member {
+        if let member = try knownKey(inData: inData) { return member }
         // Anything else, escapes included: scanned, then compared (lengths first).
         let key = try scanner.scanKeyAndColon()
-        if scanner.key(key, is: "type") { return .type }
-        if scanner.key(key, is: "accountId") { return .accountId }
-        if scanner.key(key, is: "sequence") { return .sequence }
-        if scanner.key(key, is: "data") { return .data }
-        if scanner.key(key, is: "eventId") { return .eventId }
-        if scanner.key(key, is: "occurredAt") { return .occurredAt }
-        return .other
-    }
-
-    /// The next key inside `data`, and its colon.
-    private mutating func dataKey() throws(JSONSyntaxError) -> Member {
-        if let member = try knownKey(inData: true) { return member }
-        let key = try scanner.scanKeyAndColon()
-        if scanner.key(key, is: "amount") { return .amount }
-        if scanner.key(key, is: "owner") { return .owner }
-        if scanner.key(key, is: "currency") { return .currency }
+        for member in inData ? Member.inData : Member.topLevel where scanner.key(key, is: member.name) {
+            return member
+        }
         return .other
     }
 
@@ -260,7 +265,7 @@ private struct EventParser {
             return
         }
         while true {
-            switch try dataKey() {
+            switch try nextKey(inData: true) {
             case .amount: amount = try numberValue()
             case .owner: owner = try stringValue("data.owner")
             case .currency: currency = try stringValue("data.currency")

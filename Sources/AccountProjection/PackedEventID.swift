@@ -52,6 +52,12 @@ enum PackedEventID: Sendable, Equatable {
         }
     }
 
+    /// The UTF-8 length of `text`, without making it.
+    var utf8Count: Int {
+        if case .text(let text) = self { return text.utf8.count }
+        return 36
+    }
+
     /// The 32 digits of a lowercase UUID as two words, or nil for any other text. Eight
     /// digits at a time (SWAR): a byte loop cost about 900 instructions an event.
     @inline(__always)
@@ -74,7 +80,7 @@ enum PackedEventID: Sendable, Equatable {
     /// Eight lowercase hex digits (the first in the lowest byte) as a 32-bit value, or nil
     /// when any byte is not one of `0-9 a-f`.
     @inline(__always)
-    static func hex8(_ word: UInt64) -> UInt64? {
+    private static func hex8(_ word: UInt64) -> UInt64? {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high = ones &* 0x80
         guard word & high == 0 else { return nil }

@@ -75,6 +75,23 @@ struct PackedEventIDTests {
         #expect(renamed != decoded)
     }
 
+    @Test("heldBytes counts the texts an event stands for, whatever forms it keeps them in")
+    func heldBytesCountsTheTexts() {
+        let ids = ["123004ef-8df5-40e6-a195-4dcc47b1e89d", "123004EF-8DF5-40E6-A195-4DCC47B1E89D", "e-1", "", "é"]
+        let times = [
+            "2026-11-24T15:00:00.250Z", "2026-11-24T15:00:00Z", "", "~", "~0123456789", "~123456789", "~~",
+            "é",
+        ]
+        for id in ids {
+            for time in times {
+                let event = Event(eventId: id, type: .accountClosed, accountId: "a", sequence: 2, occurredAt: time)
+                let texts = id.utf8.count + 1 + time.utf8.count
+                #expect(event.heldBytes == MemoryLayout<Event>.stride + texts, "\(id) \(time)")
+                #expect(CompactTimestamp.textCount(CompactTimestamp.pack(time)) == time.utf8.count, "\(time)")
+            }
+        }
+    }
+
     @Test func anEscapedIdIsDecodedBeforeItIsPacked() throws {
         let body =
             #"{"eventId":"123004ef\u002d8df5-40e6-a195-4dcc47b1e89d","type":"AccountClosed","accountId":"a","sequence":2,"occurredAt":"2026-11-24T15:00:00.250\u005a"}"#
