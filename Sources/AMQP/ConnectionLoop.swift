@@ -84,9 +84,9 @@ final class ConnectionLoop {
     private func readAvailableFrames() throws(AMQPError) -> Bool {
         for _ in 0..<1024 {
             guard let frame = try connection.nextFrame(timeout: nil) else { return false }
-            // Switched on as consumed, so the method (a delivery, mostly) moves on instead of being copied.
             switch consume frame {
-            case .method(let channel, let method): handle(method, on: channel)
+            case .delivery(_, let delivery): deliver(delivery)
+            case .method(let channel, let method): carryOut(machine.receive(method, on: channel))
             case .other: break
             }
             if failure != nil { return false }
@@ -94,26 +94,20 @@ final class ConnectionLoop {
         return true
     }
 
-    /// Runs a frame through the state machine and carries out what it says.
-    private func handle(_ method: consuming IncomingMethod, on channel: UInt16) {
-        switch consume method {
-        case .deliver(let delivery):
-            // Nearly every frame: moved to the batcher, not copied through `Action`.
-            guard let route = machine.route(deliveryFor: delivery.consumerTag) else { return }
-            if batcher.append(delivery, consumerTag: route.consumerTag, batchLimit: route.batchLimit) {
-                flushDeliveries()
-            }
-        case let other:
-            carryOut(machine.receive(other, on: channel))
+    /// Nearly every frame: the delivery moves to its consumer's batch (dropped when that
+    /// consumer is gone, cancelled meanwhile).
+    private func deliver(_ delivery: consuming AMQPDelivery) {
+        guard let route = machine.route(deliveryFor: delivery.consumerTag) else { return }
+        if batcher.append(delivery, consumerTag: route.consumerTag, batchLimit: route.batchLimit) {
+            flushDeliveries()
         }
     }
 
+    /// Carries out what the state machine says about a method from the broker.
     private func carryOut(_ action: ConnectionStateMachine.Action) {
         switch action {
-        case .none, .dropDelivery:
+        case .none:
             break
-        case .deliver(let delivery, let tag, let limit):
-            if batcher.append(delivery, consumerTag: tag, batchLimit: limit) { flushDeliveries() }
         case .completePublishes(let completions):
             flow.confirmArrived()
             for completion in completions {
@@ -244,10 +238,23 @@ extension ConnectionLoop {
                 fail(error)
                 throw error
             }
-            guard case .method(let frameChannel, let incoming)? = frame else { continue }
+            let frameChannel: UInt16
+            let incoming: IncomingMethod
+            switch consume frame {
+            case .method(let methodChannel, let method)?:
+                frameChannel = methodChannel
+                incoming = method
+            case .delivery(_, let delivery)?:
+                deliveriesReadDuringCalls += 1
+                deliver(delivery)
+                continue
+            case .other?:
+                continue
+            case nil:
+                continue
+            }
             if frameChannel == channel, case .reply(let reply) = incoming, reply.id == expected { return reply }
-            if case .deliver = incoming { deliveriesReadDuringCalls += 1 }
-            handle(incoming, on: frameChannel)
+            carryOut(machine.receive(incoming, on: frameChannel))
             if frameChannel == channel, channel != 0, case .channelClose(let code, let reply) = incoming {
                 // The broker refused the method (a 404 on a passive declare, say) and closed the channel.
                 throw .channelClosed(code: code, reply: reply)

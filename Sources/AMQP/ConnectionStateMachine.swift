@@ -1,7 +1,6 @@
-/// A frame from the broker as the state machine sees it: decoded into Swift values by
-/// `RabbitConnection`, with a delivery's content already read.
+/// A method from the broker as the state machine sees it, decoded into Swift values by
+/// `RabbitConnection`. Deliveries are not among them: they take `route(deliveryFor:)`.
 enum IncomingMethod {
-    case deliver(AMQPDelivery)
     case ack(deliveryTag: UInt64, multiple: Bool)
     case nack(deliveryTag: UInt64, multiple: Bool)
     /// basic.return: the broker sends it just before the basic.ack of the same message.
@@ -108,10 +107,6 @@ struct ConnectionStateMachine {
 
     enum Action {
         case none
-        /// Hand the delivery to this consumer (through the batcher).
-        case deliver(AMQPDelivery, consumerTag: String, batchLimit: Int)
-        /// A delivery for a consumer that is gone (cancelled meanwhile): dropped.
-        case dropDelivery
         case completePublishes([Completion])
         /// The broker closed the channel: answer close-ok, fail what waited on it.
         case sendChannelCloseOKAndFail(EndedChannel, AMQPError)
@@ -139,9 +134,6 @@ struct ConnectionStateMachine {
 
     mutating func receive(_ method: IncomingMethod, on channel: UInt16) -> Action {
         switch method {
-        case .deliver(let delivery):
-            guard let route = route(deliveryFor: delivery.consumerTag) else { return .dropDelivery }
-            return .deliver(delivery, consumerTag: route.consumerTag, batchLimit: route.batchLimit)
         case .ack(let tag, let multiple):
             guard let completions = channels[channel]?.confirm(upTo: tag, multiple: multiple, outcome: .confirmed)
             else { return .none }
@@ -172,8 +164,8 @@ struct ConnectionStateMachine {
     }
 
     /// Where a delivery for `tag` goes: its consumer's tag and batch limit, or nil when that
-    /// consumer is gone (cancelled meanwhile), so the delivery is dropped. What `.deliver` does,
-    /// without handing the delivery through two enums (the loop calls this for every message).
+    /// consumer is gone (cancelled meanwhile), so the delivery is dropped. The loop calls this for
+    /// every message, and keeps the delivery itself out of the state machine's enums.
     mutating func route(deliveryFor tag: String) -> Route? {
         // The connection shares one String per tag between deliveries, so on a stream's run
         // of deliveries this compares two identical strings: no hashing, no byte compare.

@@ -47,8 +47,11 @@ extension OutgoingMethod {
     }
 }
 
-/// A frame read from the broker.
-enum IncomingFrame {
+/// A frame read from the broker. Noncopyable so that switching on it moves a delivery out
+/// instead of copying it (five references retained and released per message).
+enum IncomingFrame: ~Copyable {
+    /// basic.deliver with its content read.
+    case delivery(channel: UInt16, AMQPDelivery)
     case method(channel: UInt16, IncomingMethod)
     /// A heartbeat, or a frame nobody handles.
     case other
@@ -262,31 +265,35 @@ final class RabbitConnection {
         guard frame.frame_type == CRA_FRAME_METHOD else { return .other }
         let channel = frame.channel
         let method = frame.payload.method
+        if method.id == CRA_BASIC_DELIVER {
+            return .delivery(channel: channel, try readDelivery(method, channel: channel, state))
+        }
         return .method(channel: channel, try decode(method, channel: channel, state))
+    }
+
+    private func readDelivery(
+        _ method: amqp_method_t, channel: UInt16, _ state: amqp_connection_state_t
+    ) throws(AMQPError) -> AMQPDelivery {
+        let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+        // Strings first: reading the body gives the method frame's memory back to librabbitmq.
+        let (tag, exchange, routingKey) = recentStrings.deliveryStrings(deliver)
+        let (properties, streamOffset, body, bodySize) = try readDeliveryContent(state, channel: channel)
+        return AMQPDelivery(
+            deliveryTag: deliver.delivery_tag,
+            redelivered: deliver.redelivered != 0,
+            exchange: exchange,
+            routingKey: routingKey,
+            consumerTag: tag,
+            deferredProperties: properties,
+            streamOffset: streamOffset,
+            body: body,
+            bodySize: bodySize)
     }
 
     private func decode(
         _ method: amqp_method_t, channel: UInt16, _ state: amqp_connection_state_t
     ) throws(AMQPError) -> IncomingMethod {
         switch method.id {
-        case CRA_BASIC_DELIVER:
-            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            // Strings first: reading the body gives the method frame's memory back to librabbitmq.
-            let tag = recentStrings.string(deliver.consumer_tag)
-            let exchange = recentStrings.string(deliver.exchange)
-            let routingKey = recentStrings.string(deliver.routing_key)
-            let (properties, streamOffset, body, bodySize) = try readDeliveryContent(state, channel: channel)
-            return .deliver(
-                AMQPDelivery(
-                    deliveryTag: deliver.delivery_tag,
-                    redelivered: deliver.redelivered != 0,
-                    exchange: exchange,
-                    routingKey: routingKey,
-                    consumerTag: tag,
-                    deferredProperties: properties,
-                    streamOffset: streamOffset,
-                    body: body,
-                    bodySize: bodySize))
         case CRA_BASIC_ACK:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             return .ack(deliveryTag: ack.delivery_tag, multiple: ack.multiple != 0)
@@ -356,18 +363,21 @@ final class RabbitConnection {
     private func readBody(
         _ state: amqp_connection_state_t, channel: UInt16, size: Int, keep: Int
     ) throws(AMQPError) -> [UInt8] {
-        var body: [UInt8] = []
         let kept = min(size, max(0, keep))
-        body.reserveCapacity(kept)
+        var body: [UInt8] = []
         var read = 0
         while read < size {
             let frame = try nextContentFrame(state, channel: channel, type: CRA_FRAME_BODY)
-            let fragment = frame.payload.body_fragment
-            let wanted = min(fragment.len, kept - body.count)
-            if wanted > 0 {
-                body.append(contentsOf: UnsafeRawBufferPointer(start: fragment.bytes, count: wanted))
+            let bytes = frame.payload.body_fragment
+            let fragment = UnsafeRawBufferPointer(start: bytes.bytes, count: bytes.len)
+            if read == 0 && fragment.count == kept {
+                // Most bodies: one frame, kept whole, copied once into storage of their size.
+                body = [UInt8](fragment)
+            } else if body.count < kept {
+                if body.isEmpty { body.reserveCapacity(kept) }
+                body.append(contentsOf: fragment.prefix(kept - body.count))
             }
-            read += fragment.len
+            read += fragment.count
             // Frames already handled go back to librabbitmq's pool instead of piling up.
             amqp_maybe_release_buffers_on_channel(state, channel)
         }

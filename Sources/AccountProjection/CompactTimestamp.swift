@@ -43,14 +43,15 @@ enum CompactTimestamp {
             let second = digits(word(8), separators: 0x0000_FF00_00FF_0000, are: 0x0000_3A00_0054_0000),
             let third = digits(word(16), separators: 0xFF00_0000_FF00_00FF, are: 0x5A00_0000_2E00_003A)
         else { return nil }
-        // The 17 digits in order, skipping each word's separator bytes (zeros now).
-        var value: UInt64 = 0
-        @inline(__always) func append(_ word: UInt64, _ byte: UInt64) {
-            value = value &* 10 &+ (word >> (8 &* byte) & 0xFF)
-        }
-        append(first, 0); append(first, 1); append(first, 2); append(first, 3); append(first, 5); append(first, 6)
-        append(second, 0); append(second, 1); append(second, 3); append(second, 4); append(second, 6)
-        append(second, 7); append(third, 1); append(third, 2); append(third, 4); append(third, 5); append(third, 6)
+        // The 17 digits in order, skipping each word's separator bytes (zeros now). A struct, not
+        // a closure over a `var`: that access would be checked at run time, per event.
+        var number = DecimalDigits()
+        number.append(first, 0); number.append(first, 1); number.append(first, 2); number.append(first, 3)
+        number.append(first, 5); number.append(first, 6); number.append(second, 0); number.append(second, 1)
+        number.append(second, 3); number.append(second, 4); number.append(second, 6); number.append(second, 7)
+        number.append(third, 1); number.append(third, 2); number.append(third, 4); number.append(third, 5)
+        number.append(third, 6)
+        let value = number.value
         return String(unsafeUninitializedCapacity: packedCount) { buffer in
             buffer[0] = marker
             for i in 0..<10 {
@@ -106,5 +107,14 @@ enum CompactTimestamp {
                 return 24
             }
         }
+    }
+}
+
+/// A number read digit by digit from bytes of a word (each byte a digit's value).
+private struct DecimalDigits {
+    var value: UInt64 = 0
+
+    @inline(__always) mutating func append(_ word: UInt64, _ byte: UInt64) {
+        value = value &* 10 &+ (word >> (8 &* byte) & 0xFF)
     }
 }

@@ -35,4 +35,65 @@ struct RecentStringsTests {
             }
         }
     }
+
+    private func deliveryStrings(
+        _ tag: [UInt8], _ exchange: [UInt8], _ routingKey: [UInt8], _ cache: inout RecentStrings
+    ) -> [String] {
+        var (tag, exchange, routingKey) = (tag, exchange, routingKey)
+        return tag.withUnsafeMutableBytes { tag in
+            exchange.withUnsafeMutableBytes { exchange in
+                routingKey.withUnsafeMutableBytes { routingKey in
+                    var deliver = amqp_basic_deliver_t()
+                    deliver.consumer_tag = amqp_bytes_t(len: tag.count, bytes: tag.baseAddress)
+                    deliver.exchange = amqp_bytes_t(len: exchange.count, bytes: exchange.baseAddress)
+                    deliver.routing_key = amqp_bytes_t(len: routingKey.count, bytes: routingKey.baseAddress)
+                    let strings = cache.deliveryStrings(deliver)
+                    return [strings.consumerTag, strings.exchange, strings.routingKey]
+                }
+            }
+        }
+    }
+
+    @Test("a delivery's three strings, of any length, are its own bytes however the routing keys alternate")
+    func deliveryStringsFollowTheBytes() {
+        var cache = RecentStrings()
+        let tag = "amq.ctag-0123456789abcdefghijkl"
+        // Same lengths on purpose: a hint that points at a kept string of the right length but
+        // other bytes must not answer with it.
+        let keys = [
+            "account.opened", "account.closed", "account.deposited", "account.withdrawn", "account.renamed", "a", "",
+            "account.opened",
+        ]
+        for round in 0..<3 {
+            for key in keys + keys.reversed() {
+                for exchange in ["accounts", "account", ""] {
+                    let strings = deliveryStrings(Array(tag.utf8), Array(exchange.utf8), Array(key.utf8), &cache)
+                    #expect(strings == [tag, exchange, key], "round \(round)")
+                }
+            }
+            // More distinct routing keys than the cache holds, so the hints point at replaced entries.
+            for n in 0..<40 {
+                let key = n % 2 == 0 ? "k\(n)" : "routing.key.number.\(n)"
+                #expect(deliveryStrings(Array(tag.utf8), [], Array(key.utf8), &cache) == [tag, "", key])
+            }
+        }
+    }
+
+    @Test("bytes that are not UTF-8 give their repaired text every time, short or long")
+    func deliveryStringsRepairInvalidBytes() {
+        var cache = RecentStrings()
+        let long = Array("account.deposited.".utf8)
+        for prefix in [[], long] {
+            let invalid: [UInt8] = prefix + [0x61, 0xFF, 0x62]
+            let repaired = String(decoding: invalid, as: UTF8.self)
+            #expect(repaired == String(decoding: prefix, as: UTF8.self) + "a\u{FFFD}b")
+            for _ in 0..<3 {
+                #expect(deliveryStrings([0x74], [], invalid, &cache) == ["t", "", repaired])
+                // The repaired text's own bytes are another string that reads the same.
+                #expect(deliveryStrings([0x74], [], Array(repaired.utf8), &cache) == ["t", "", repaired])
+                #expect(deliveryStrings([0x74], [], prefix + [0x61, 0xFE, 0x62], &cache) == ["t", "", repaired])
+                #expect(deliveryStrings([0x74], [], prefix + [0x61, 0x62, 0x62], &cache) != ["t", "", repaired])
+            }
+        }
+    }
 }
