@@ -9,14 +9,18 @@ import CRabbitMQ
 /// its own. Strings of up to 15 UTF-8 bytes are stored inline by Swift and skip the cache,
 /// except a delivery's own three (`deliveryStrings`), where a kept one also skips the UTF-8 check.
 struct RecentStrings {
+    /// A kept string and the bytes it was made from: their count and their first 32 bytes
+    /// (zero after the count), so that most are compared as four words, without reading the
+    /// string. Bytes that are not UTF-8 made a string with replacement characters, the same
+    /// one for the same bytes.
     private struct Entry {
-        /// The bytes' count and their first 16 (zero after the count): a string of up to 16
-        /// bytes is compared by these alone, a longer one by its other bytes too.
         var count: Int
-        var head: (UInt64, UInt64)
+        var head: Head
         var string: String
     }
 
+    private typealias Head = (UInt64, UInt64, UInt64, UInt64)
+    private static let headBytes = 32
     private static let capacity = 16
     // Grown on first use: most caches made for one table or one property set see no
     // string long enough to keep, and should cost no allocation.
@@ -51,15 +55,13 @@ struct RecentStrings {
     private mutating func string(_ bytes: amqp_bytes_t, hint: inout Int) -> String {
         let count = bytes.len
         guard count > 0, let base = bytes.bytes else { return "" }
-        var head: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &head) { _ = memcpy($0.baseAddress!, base, min(count, 16)) }
+        var head: Head = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &head) { _ = memcpy($0.baseAddress!, base, min(count, Self.headBytes)) }
         if hint < entries.count, matches(hint, count, head, base) { return entries[hint].string }
         for index in entries.indices where matches(index, count, head, base) {
             hint = index
             return entries[index].string
         }
-        // Bytes that are not UTF-8 give a string with replacement characters, the same for the
-        // same bytes: the entry keeps the bytes it was made from.
         let entry = Entry(count: count, head: head, string: String(amqpBytes: bytes))
         if entries.count < Self.capacity {
             hint = entries.count
@@ -72,12 +74,14 @@ struct RecentStrings {
         return entry.string
     }
 
-    private func matches(_ index: Int, _ count: Int, _ head: (UInt64, UInt64), _ base: UnsafeRawPointer) -> Bool {
+    @inline(__always)
+    private func matches(_ index: Int, _ count: Int, _ head: Head, _ base: UnsafeRawPointer) -> Bool {
         guard entries[index].count == count, entries[index].head == head else { return false }
-        if count <= 16 { return true }
+        if count <= Self.headBytes { return true }
         // A longer string made from bytes that are not UTF-8 has other bytes: compared as unequal.
         return entries[index].string.utf8.withContiguousStorageIfAvailable { kept in
-            kept.count == count && memcmp(kept.baseAddress! + 16, base + 16, count - 16) == 0
+            kept.count == count
+                && memcmp(kept.baseAddress! + Self.headBytes, base + Self.headBytes, count - Self.headBytes) == 0
         } ?? false
     }
 }

@@ -311,7 +311,7 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
             // A resumed consumer may be handed the start of the chunk again: skip what was handled.
             let offset = batch[index].streamOffset
             if let offset, offset <= handledUpTo { continue }
-            let decoded = Self.decode(batch[index])
+            let decoded = Self.decode(body: batch[index].body, size: batch[index].bodySize)
             let origin = EventOrigin(
                 body: batch[index].body, deferredProperties: batch[index].deferredProperties,
                 routingKey: batch[index].routingKey, offset: offset, originalBodySize: batch[index].bodySize)
@@ -334,13 +334,18 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
 
     /// Decodes a delivery; one whose body was cut on arrival is `too_large` by its size as sent.
     static func decode(_ delivery: AMQPDelivery) -> Result<Event, EventProblem> {
-        guard delivery.bodySize > delivery.body.count || delivery.bodySize > EventDecoder.maximumBodySize else {
-            return delivery.body.withUnsafeBytes { EventDecoder.decode($0) }
+        decode(body: delivery.body, size: delivery.bodySize)
+    }
+
+    /// The same from the body and its size as sent. The loop passes these two, not the
+    /// delivery: a delivery taken out of the batch was copied, five retains and releases.
+    static func decode(body: [UInt8], size: Int) -> Result<Event, EventProblem> {
+        guard size > body.count || size > EventDecoder.maximumBodySize else {
+            return body.withUnsafeBytes { EventDecoder.decode($0) }
         }
         return .failure(
             EventProblem(
-                reason: .tooLarge,
-                detail: "body is \(delivery.bodySize) bytes; the limit is \(EventDecoder.maximumBodySize)"))
+                reason: .tooLarge, detail: "body is \(size) bytes; the limit is \(EventDecoder.maximumBodySize)"))
     }
 
     /// One consumer span per event about to be applied, child of its message's trace context.

@@ -60,9 +60,11 @@ struct RecentStringsTests {
         let tag = "amq.ctag-0123456789abcdefghijkl"
         // Same lengths on purpose: a hint that points at a kept string of the right length but
         // other bytes must not answer with it.
+        // Past 32 bytes the kept bytes are compared by the string's own: two keys that differ
+        // only there.
         let keys = [
             "account.opened", "account.closed", "account.deposited", "account.withdrawn", "account.renamed", "a", "",
-            "account.opened",
+            "account.opened", "account.deposited.in.a.branch.office.1", "account.deposited.in.a.branch.office.2",
         ]
         for round in 0..<3 {
             for key in keys + keys.reversed() {
@@ -73,7 +75,7 @@ struct RecentStringsTests {
             }
             // More distinct routing keys than the cache holds, so the hints point at replaced entries.
             for n in 0..<40 {
-                let key = n % 2 == 0 ? "k\(n)" : "routing.key.number.\(n)"
+                let key = ["k\(n)", "routing.key.number.\(n)", "a.routing.key.longer.than.thirty-two.bytes.\(n)"][n % 3]
                 #expect(deliveryStrings(Array(tag.utf8), [], Array(key.utf8), &cache) == [tag, "", key])
             }
         }
