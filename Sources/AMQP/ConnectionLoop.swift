@@ -248,6 +248,7 @@ extension ConnectionLoop {
                 deliveriesReadDuringCalls += 1
                 deliver(delivery)
                 continue
+            // Two cases: a switch over a noncopyable value takes one pattern per case.
             case .other?:
                 continue
             case nil:
