@@ -332,13 +332,9 @@ public final class StreamConsumer: Service, Sendable, CustomStringConvertible, T
     /// it holds, so only this much of it is kept, for the invalid queue.
     static let bodyExcerptBytes = EventDecoder.maximumBodySize
 
-    /// Decodes a delivery; one whose body was cut on arrival is `too_large` by its size as sent.
-    static func decode(_ delivery: AMQPDelivery) -> Result<Event, EventProblem> {
-        decode(body: delivery.body, size: delivery.bodySize)
-    }
-
-    /// The same from the body and its size as sent. The loop passes these two, not the
-    /// delivery: a delivery taken out of the batch was copied, five retains and releases.
+    /// Decodes a delivery's body; one cut on arrival is `too_large` by its size as sent. The
+    /// body and size, not the delivery: a delivery taken out of the batch was copied, five
+    /// retains and releases.
     static func decode(body: [UInt8], size: Int) -> Result<Event, EventProblem> {
         guard size > body.count || size > EventDecoder.maximumBodySize else {
             return body.withUnsafeBytes { EventDecoder.decode($0) }

@@ -26,13 +26,15 @@ struct InFlightBytesTests {
         let delivery = AMQPDelivery(deliveryTag: 1, body: Array("{}".utf8))
         var cut = delivery
         cut.bodySize = 3 << 20
-        guard case .failure(let problem) = StreamConsumer.decode(cut) else {
+        guard case .failure(let problem) = StreamConsumer.decode(body: cut.body, size: cut.bodySize) else {
             Issue.record("a cut body decoded")
             return
         }
         #expect(problem.reason == .tooLarge)
         #expect(problem.detail == "body is 3145728 bytes; the limit is 65536")
-        guard case .failure(let whole) = StreamConsumer.decode(delivery) else { return }
+        guard case .failure(let whole) = StreamConsumer.decode(body: delivery.body, size: delivery.bodySize) else {
+            return
+        }
         #expect(whole.reason != .tooLarge)
     }
 }
